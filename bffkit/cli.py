@@ -1,0 +1,264 @@
+"""The `bffkit` command line.
+
+Exit codes: 0 success, 2 bad input (one line on stderr), 1 anything else. With ``--json`` a
+command prints exactly one JSON document on stdout; progress and messages go to stderr.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import platform
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+import click
+import yaml
+
+from . import __version__
+from .exceptions import BffkitError, RequestError
+
+WORKSPACE_OPTION = click.option(
+    "--workspace", type=click.Path(file_okay=False, path_type=Path), default=None,
+    help="Workspace folder (bff.duckdb + images/); overrides the config.")
+
+
+def _echo_json(doc: Any) -> None:
+    click.echo(json.dumps(doc, indent=2, ensure_ascii=False, default=str))
+
+
+def _workspace(path: Path | None) -> Path:
+    from .paths import DEFAULT_WORKSPACE
+
+    return path if path is not None else DEFAULT_WORKSPACE
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="bffkit")
+def cli() -> None:
+    """bffkit: the designer's best-friend pipeline, as a research workbench."""
+
+
+# --------------------------------------------------------------------------- init
+
+@cli.command()
+@WORKSPACE_OPTION
+def init(workspace: Path | None) -> None:
+    """Create (or upgrade) a workspace and load the VLT taxonomy into it."""
+    from .store import open_store
+    from .taxonomy import load_taxonomy
+
+    store = open_store(_workspace(workspace))
+    n = store.sync_taxonomy(load_taxonomy())
+    click.echo(f"workspace {store.workspace}: schema v{store.schema_version()}, {n} VLT attributes")
+
+
+# --------------------------------------------------------------------------- prompts
+
+def _load_request(request: str) -> str | dict:
+    """A request is free text, or the path of a YAML/JSON file holding a mapping."""
+    path = Path(request)
+    if path.suffix.lower() in (".yaml", ".yml", ".json") and len(request) < 4096:
+        if not path.is_file():
+            raise RequestError(f"request file not found: {path}")
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if isinstance(data, dict) and "request" in data and len(data) == 1:
+            data = data["request"]
+        if not isinstance(data, (dict, str)):
+            raise RequestError(f"{path.name}: must hold a mapping of attribute: value")
+        return data
+    return request
+
+
+@cli.command()
+@click.argument("request")
+@click.option("--n", "n", type=click.IntRange(min=1, max=100_000), default=4, show_default=True,
+              help="Number of prompt specs.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--backend", default="sketch", show_default=True,
+              help="Backend whose quality parameters to fill.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON list of specs.")
+def prompts(request: str, n: int, seed: int, backend: str, as_json: bool) -> None:
+    """Turn a design REQUEST (text, or a YAML file of attribute: value) into N prompt specs."""
+    from .config import GenerateConfig
+    from .exceptions import ConfigError
+    from .prompts import build_specs
+    from .registry import available_generators
+
+    if backend not in available_generators():
+        raise ConfigError(f"--backend={backend!r}: unknown backend; available: {', '.join(available_generators())}")
+    specs = build_specs(_load_request(request), n, seed, backend=backend,
+                        backend_options=GenerateConfig().options_for(backend))
+    if as_json:
+        _echo_json([s.to_dict() for s in specs])
+        return
+    for s in specs:
+        click.echo(f"[{s.index}] seed={s.seed}")
+        click.echo(f"  prompt:   {s.prompt}")
+        click.echo(f"  negative: {s.negative_prompt}")
+        click.echo(f"  params:   {json.dumps(s.params)}")
+
+
+# --------------------------------------------------------------------------- taxonomy
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the attributes as JSON.")
+def taxonomy(as_json: bool) -> None:
+    """List the VLT taxonomy: groups, attributes and their values."""
+    from .taxonomy import load_taxonomy
+
+    tax = load_taxonomy()
+    if as_json:
+        _echo_json(tax.records())
+        return
+    click.echo(f"{len(tax)} attributes in {len({a.group for a in tax.values()})} groups")
+    for group in tax.groups:
+        for a in (a for a in tax.values() if a.group == group):
+            click.echo(f"{group:>22} · {a.name:<20} {', '.join(a.value_names)}")
+
+
+# --------------------------------------------------------------------------- run
+
+@cli.command()
+@click.option("--config", "config_path", required=True, type=click.Path(path_type=Path),
+              help="Run config (YAML), e.g. data/configs/demo.yaml.")
+@WORKSPACE_OPTION
+@click.option("--run-id", default=None, help="Run id (default: config name + config hash).")
+@click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
+def run(config_path: Path, workspace: Path | None, run_id: str | None, as_json: bool) -> None:
+    """Run the main job: every round of every stage built so far."""
+    from .config import load_config
+    from .pipeline import run as run_pipeline
+
+    cfg = load_config(config_path, workspace=workspace, run_id=run_id)
+    result = run_pipeline(cfg)
+    if as_json:
+        _echo_json(result.to_dict())
+    else:
+        click.echo(f"run {result.run_id} finished in {result.seconds:.1f}s; workspace: {result.workspace}")
+
+
+# --------------------------------------------------------------------------- purge
+
+@cli.command()
+@click.option("--user", "user_id", required=True, help="User id whose rows and files to remove.")
+@WORKSPACE_OPTION
+@click.option("--json", "as_json", is_flag=True)
+def purge(user_id: str, workspace: Path | None, as_json: bool) -> None:
+    """Remove one user's rows and image files from the workspace, and nothing else."""
+    from .store import open_store
+
+    ws = _workspace(workspace)
+    if not (ws / "bff.duckdb").exists():
+        raise BffkitError(f"--workspace: no store at {ws} (run `bffkit init` first)")
+    report = open_store(ws).purge_user(user_id)
+    if as_json:
+        _echo_json({"user_id": user_id, "rows": report.rows, "files": report.files})
+    else:
+        click.echo(f"purged user {user_id!r}: {report.total_rows} rows, {report.files} image files")
+
+
+# --------------------------------------------------------------------------- doctor
+
+def _check(name: str, ok: bool, detail: str, required: bool = True) -> dict:
+    return {"check": name, "ok": ok, "required": required, "detail": detail}
+
+
+def doctor_checks(workspace: Path) -> list[dict]:
+    """Environment checks: store writable, taxonomy valid, optional backends, disk space."""
+    from .exceptions import BffkitError as _Err
+    from .registry import available_generators
+    from .store import open_store
+    from .taxonomy import load_taxonomy
+
+    checks = [_check("python", sys.version_info >= (3, 10), platform.python_version())]
+    try:
+        tax = load_taxonomy()
+        groups = len({a.group for a in tax.values()})
+        checks.append(_check("taxonomy", True, f"{len(tax)} attributes in {groups} groups (v{tax.version})"))
+    except _Err as err:
+        checks.append(_check("taxonomy", False, str(err)))
+    try:
+        store = open_store(workspace, lock_timeout=5)
+        store.check_writable()
+        free_gb = store.free_disk_bytes() / 1e9
+        checks.append(_check("store", True, f"{store.path} writable, schema v{store.schema_version()}"))
+        checks.append(_check("disk", free_gb >= 1.0, f"{free_gb:.1f} GB free in {workspace}"))
+    except _Err as err:
+        checks.append(_check("store", False, str(err)))
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            device = f"cuda ({torch.cuda.get_device_name(0)})"
+        elif getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            device = "mps"
+        else:
+            device = "cpu"
+        checks.append(_check("torch", True, f"torch {torch.__version__}, device {device}", required=False))
+    except Exception as err:  # an optional backend must not break the doctor
+        checks.append(_check("torch", False, f"not usable: {type(err).__name__}", required=False))
+    for module, label in (("diffusers", "diffusers backend"), ("open_clip", "open_clip embedder"),
+                          ("openai", "openai SDK")):
+        found = importlib.util.find_spec(module) is not None
+        checks.append(_check(label, found, "installed" if found else "not installed", required=False))
+    # Only whether the key is set, never any part of its value.
+    has_key = bool(os.environ.get("OPENAI_API_KEY"))
+    checks.append(_check("OPENAI_API_KEY", has_key, "set" if has_key else "not set", required=False))
+    checks.append(_check("generators", True, ", ".join(available_generators()), required=False))
+    return checks
+
+
+@cli.command()
+@WORKSPACE_OPTION
+@click.option("--json", "as_json", is_flag=True)
+def doctor(workspace: Path | None, as_json: bool) -> None:
+    """Check the store, the taxonomy and which optional backends are usable."""
+    checks = doctor_checks(_workspace(workspace))
+    healthy = all(c["ok"] for c in checks if c["required"])
+    if as_json:
+        _echo_json({"ok": healthy, "checks": checks})
+    else:
+        for c in checks:
+            mark = "ok " if c["ok"] else ("FAIL" if c["required"] else "-- ")
+            click.echo(f"[{mark}] {c['check']:<20} {c['detail']}")
+    if not healthy:
+        sys.exit(1)
+
+
+# --------------------------------------------------------------------------- entry point
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point: maps errors to exit codes and one-line messages."""
+    try:
+        cli.main(args=argv, prog_name="bffkit", standalone_mode=False)
+    except BffkitError as err:
+        click.echo(f"error: {err}", err=True)
+        return err.exit_code
+    except click.UsageError as err:
+        where = f"bffkit {err.ctx.command.name}" if err.ctx and err.ctx.command.name != "cli" else "bffkit"
+        click.echo(f"error: {where}: {err.format_message()}".replace("\n", " "), err=True)
+        return 2
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return 1
+    except click.exceptions.Exit as exit_:
+        return exit_.exit_code
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        return 130
+    except Exception as err:  # noqa: BLE001 - the boundary: report, don't dump a traceback
+        if os.environ.get("BFFKIT_DEBUG"):
+            traceback.print_exc()
+        click.echo(f"error: {type(err).__name__}: {err} (set BFFKIT_DEBUG=1 for the traceback)", err=True)
+        return getattr(err, "exit_code", 1)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

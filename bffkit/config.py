@@ -1,0 +1,327 @@
+"""One validated run config holding every knob of every stage, loaded from YAML.
+
+>>> cfg = RunConfig(request="red midi dress")
+>>> cfg.select.theta, cfg.cluster.k_range, cfg.generate.overgeneration
+(0.7, (3, 8), 3.0)
+
+Bad values fail before any work, with one line naming the field, the value and what is
+allowed: ``select.theta=1.5: must be in [0, 1)``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import math
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationError,
+                      field_validator, model_validator)
+
+from .exceptions import ConfigError
+from .paths import DEFAULT_WORKSPACE, PROJ_ROOT
+
+BUILTIN_BACKENDS = ("sketch", "diffusers", "openai")
+
+
+def interval(lo: float, hi: float, closed: str = "both"):
+    """A validator that keeps a number inside an interval, with a readable message."""
+    left = "[" if closed in ("both", "left") else "("
+    right = "]" if closed in ("both", "right") else ")"
+    text = f"must be in {left}{_num(lo)}, {_num(hi)}{right}"
+
+    def check(v):
+        ok_lo = v >= lo if left == "[" else v > lo
+        ok_hi = v <= hi if right == "]" else v < hi
+        if isinstance(v, float) and not math.isfinite(v) or not (ok_lo and ok_hi):
+            raise ValueError(text)
+        return v
+
+    return AfterValidator(check)
+
+
+def _num(x: float) -> str:
+    return "inf" if x == math.inf else (str(int(x)) if float(x).is_integer() else str(x))
+
+
+Fraction = Annotated[float, interval(0, 1)]
+
+
+class Section(BaseModel):
+    """Base for config sections: unknown keys are errors that list the allowed ones."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            allowed = list(cls.model_fields)
+            for key in data:
+                if key not in allowed:
+                    close = difflib.get_close_matches(str(key), allowed, n=1)
+                    hint = f"did you mean {close[0]!r}? " if close else ""
+                    raise ValueError(f"unknown field {key!r}; {hint}allowed: {', '.join(allowed)}")
+        return data
+
+
+# --------------------------------------------------------------------------- stage sections
+
+class PromptsConfig(Section):
+    enhancer: Literal["rules", "openai"] = "rules"
+    enhancer_model: str = "gpt-4o-mini"
+    quality_negatives: list[str] | None = None  # None: the taxonomy's list
+    taxonomy: Path | None = None  # None: data/vlt_taxonomy.yaml
+
+
+class SketchOptions(Section):
+    width: Annotated[int, interval(32, 2048)] = 256
+    height: Annotated[int, interval(32, 2048)] = 256
+    defect_rate: Fraction = 0.15
+
+
+class DiffusersOptions(Section):
+    model: str = "stabilityai/sd-turbo"
+    steps: Annotated[int, interval(1, 200)] | None = None  # None: 1 for turbo models, else 30
+    guidance: Annotated[float, interval(0, 30)] = 7.5
+    width: Annotated[int, interval(64, 2048)] | None = None
+    height: Annotated[int, interval(64, 2048)] | None = None
+    batch_size: Annotated[int, interval(1, 64)] = 4
+    device: Literal["auto", "cuda", "mps", "cpu"] = "auto"
+    dtype: Literal["auto", "float16", "bfloat16", "float32"] = "auto"
+
+    @field_validator("width", "height")
+    @classmethod
+    def _multiple_of_8(cls, v: int | None) -> int | None:
+        if v is not None and v % 8:
+            raise ValueError("must be a multiple of 8")
+        return v
+
+
+class OpenAIOptions(Section):
+    model: str = "gpt-image-1"
+    size: str | None = None  # None: chosen per spec (portrait for full-length garments)
+    quality: Literal["low", "medium", "high", "auto", "standard", "hd"] = "high"
+    concurrency: Annotated[int, interval(1, 32)] = 4
+    timeout_s: Annotated[float, interval(1, 600)] = 120.0
+    max_retries: Annotated[int, interval(0, 10)] = 2
+
+
+class GenerateConfig(Section):
+    backend: str = "sketch"
+    target_count: Annotated[int, interval(1, 100_000)] = 48
+    overgeneration: Annotated[float, interval(2, 3)] = 3.0
+    sketch: SketchOptions = SketchOptions()
+    diffusers: DiffusersOptions = DiffusersOptions()
+    openai: OpenAIOptions = OpenAIOptions()
+    options: dict[str, dict[str, Any]] = Field(default_factory=dict)  # third-party backends
+
+    @field_validator("backend")
+    @classmethod
+    def _known_backend(cls, v: str) -> str:
+        from .registry import available_generators
+
+        names = available_generators()
+        if v not in names:
+            raise ValueError(f"unknown backend; available: {', '.join(names)}")
+        return v
+
+    @property
+    def planned_count(self) -> int:
+        """Images to generate per round: target count x over-generation factor."""
+        return math.ceil(self.target_count * self.overgeneration)
+
+    def options_for(self, backend: str | None = None) -> dict[str, Any]:
+        backend = backend or self.backend
+        section = getattr(self, backend, None) if backend in BUILTIN_BACKENDS else None
+        return section.model_dump() if section is not None else dict(self.options.get(backend, {}))
+
+
+class EmbedConfig(Section):
+    model: str = "sketch-clip"
+    batch_size: Annotated[int, interval(1, 1024)] = 64
+    device: Literal["auto", "cuda", "mps", "cpu"] = "auto"
+
+
+class ClusterConfig(Section):
+    k_min: Annotated[int, interval(2, 50)] = 3
+    k_max: Annotated[int, interval(2, 50)] = 8
+    silhouette_sample: Annotated[int, interval(100, 1_000_000)] = 5000
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ClusterConfig:
+        if self.k_min > self.k_max:
+            raise ValueError(f"k_min={self.k_min} must be <= k_max={self.k_max}")
+        return self
+
+    @property
+    def k_range(self) -> tuple[int, int]:
+        return (self.k_min, self.k_max)
+
+
+class SelectConfig(Section):
+    theta: Annotated[float, interval(0, 1, closed="left")] = 0.7
+    cluster_aware: bool = True
+    k: Annotated[int, interval(1, 100_000)] | None = None  # None: the generate target count
+
+
+class CoverageConfig(Section):
+    default_target: Fraction = 0.05
+    targets: dict[str, dict[str, Fraction] | Fraction] = Field(default_factory=dict)
+    boost_min: Annotated[float, interval(0, 1)] = 0.15
+    boost_max: Annotated[float, interval(0, 1)] = 0.25
+
+    @model_validator(mode="after")
+    def _boost_order(self) -> CoverageConfig:
+        if self.boost_min > self.boost_max:
+            raise ValueError(f"boost_min={self.boost_min} must be <= boost_max={self.boost_max}")
+        return self
+
+
+class FeedbackConfig(Section):
+    source: Literal["persona", "file", "none"] = "persona"
+    persona: Path | None = None
+    file: Path | None = None
+    outlier_threshold: Fraction = 0.75
+
+
+class AnalyticsConfig(Section):
+    window_days: Annotated[int, interval(1, 3650)] = 90
+
+
+class RunConfig(Section):
+    """Everything a run needs; ``bffkit run --config PATH`` loads one of these."""
+
+    name: str = "run"
+    run_id: str | None = None
+    request: str | dict[str, str]
+    user_id: str = "default"
+    seed: Annotated[int, interval(0, 2**32 - 1)] = 0
+    rounds: Annotated[int, interval(1, 50)] = 1
+    workspace: Path = DEFAULT_WORKSPACE
+    prompts: PromptsConfig = PromptsConfig()
+    generate: GenerateConfig = GenerateConfig()
+    embed: EmbedConfig = EmbedConfig()
+    cluster: ClusterConfig = ClusterConfig()
+    select: SelectConfig = SelectConfig()
+    coverage: CoverageConfig = CoverageConfig()
+    feedback: FeedbackConfig = FeedbackConfig()
+    analytics: AnalyticsConfig = AnalyticsConfig()
+
+    @field_validator("request")
+    @classmethod
+    def _non_empty(cls, v):
+        if isinstance(v, str) and not v.strip():
+            raise ValueError("must not be empty; describe the design, e.g. 'red midi wrap dress'")
+        if isinstance(v, dict) and not v:
+            raise ValueError("must not be empty")
+        return v
+
+    @field_validator("name", "user_id")
+    @classmethod
+    def _identifier(cls, v: str) -> str:
+        if not v or not all(ch.isalnum() or ch in "-_." for ch in v):
+            raise ValueError("must be non-empty letters, digits, '-', '_' or '.'")
+        return v
+
+    @field_validator("run_id")
+    @classmethod
+    def _run_id(cls, v: str | None) -> str | None:
+        return None if v is None else cls._identifier(v)
+
+    def resolved_run_id(self) -> str:
+        """The run id: explicit, else name + a hash of the config (same config → same id)."""
+        if self.run_id:
+            return self.run_id
+        payload = self.model_dump(mode="json", exclude={"workspace", "run_id"})
+        digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:8]
+        return f"{self.name}-{digest}"
+
+    @property
+    def select_k(self) -> int:
+        return self.select.k or self.generate.target_count
+
+
+# --------------------------------------------------------------------------- loading
+
+_TYPE_MESSAGES = {
+    "int_parsing": "must be an integer", "int_type": "must be an integer",
+    "int_from_float": "must be an integer", "float_parsing": "must be a number",
+    "float_type": "must be a number", "bool_parsing": "must be true or false",
+    "bool_type": "must be true or false", "string_type": "must be a string",
+    "dict_type": "must be a mapping", "list_type": "must be a list", "missing": "is required",
+    "model_type": "must be a mapping", "path_type": "must be a path",
+}
+
+
+def format_validation_error(err: ValidationError) -> str:
+    """The first error as one line: ``field.path=value: what is allowed``."""
+    e = err.errors(include_url=False)[0]
+    loc = ".".join(str(p) for p in e["loc"] if not (isinstance(p, str) and p.startswith(("function-", "constrained-"))))
+    # str | dict unions add the branch name to the path; drop those
+    loc = loc.replace(".str", "").replace(".dict[str,str]", "")
+    kind = e["type"]
+    if kind == "literal_error":
+        expected = e.get("ctx", {}).get("expected", "")
+        msg = f"must be one of: {expected.replace(' or ', ', ')}".replace("'", "")
+    elif kind in _TYPE_MESSAGES:
+        msg = _TYPE_MESSAGES[kind]
+    else:
+        msg = str(e["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    if kind == "missing" or "unknown field" in msg:
+        return f"{loc}: {msg}" if loc else msg
+    value = e.get("input")
+    shown = json.dumps(value) if isinstance(value, str) else repr(value)
+    if isinstance(value, dict):
+        return f"{loc}: {msg}" if loc else msg
+    return f"{loc}={shown}: {msg}" if loc else msg
+
+
+def config_from_dict(data: Any, *, source: str = "config") -> RunConfig:
+    """Validate a mapping into a :class:`RunConfig`; errors become one-line ConfigErrors."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: top level must be a mapping of fields, got {type(data).__name__}")
+    try:
+        cfg = RunConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(f"{source}: {format_validation_error(err)}") from None
+    # The request must parse against the taxonomy before any work starts.
+    from .prompts import parse_request
+    from .taxonomy import load_taxonomy
+    from .exceptions import RequestError
+
+    try:
+        parse_request(cfg.request, load_taxonomy(cfg.prompts.taxonomy))
+    except RequestError as err:
+        raise ConfigError(f"{source}: {err}") from None
+    return cfg
+
+
+def load_config(path: str | Path, **overrides: Any) -> RunConfig:
+    """Load a YAML run config; relative paths inside resolve against the current directory.
+
+    `overrides` replace top-level fields (e.g. ``workspace=...`` from ``--workspace``).
+    """
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config path is a directory, not a file: {path}") from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path.name}: not valid YAML{where}") from None
+    if data is None:
+        raise ConfigError(f"{path.name}: the config file is empty")
+    if isinstance(data, dict):
+        data = {**data, **{k: v for k, v in overrides.items() if v is not None}}
+    return config_from_dict(data, source=path.name)
+
+
+def example_config_path(name: str) -> Path:
+    return PROJ_ROOT / "data" / "configs" / f"{name}.yaml"

@@ -1,0 +1,35 @@
+"""Exceptions raised by bffkit.
+
+Everything a user can cause (a bad config value, an unknown attribute, an unreadable store) is a
+:class:`BffkitError`; the CLI prints its message on one line and exits with code 2.
+"""
+
+from __future__ import annotations
+
+
+class BffkitError(Exception):
+    """Raised when input from the user is wrong; the message is one line that says what to fix."""
+
+    exit_code = 2
+
+
+class ConfigError(BffkitError):
+    """Raised when a run config has an unknown field or a value outside what is allowed."""
+
+
+class TaxonomyError(BffkitError):
+    """Raised when the VLT taxonomy file is malformed (duplicates, empty values, unknown names)."""
+
+
+class RequestError(BffkitError):
+    """Raised when a design request names an unknown attribute or value."""
+
+
+class StoreError(BffkitError):
+    """Raised when the workspace store cannot be opened, locked or migrated."""
+
+
+class StageError(Exception):
+    """Raised when a pipeline stage fails for a reason other than bad input (exit code 1)."""
+
+    exit_code = 1

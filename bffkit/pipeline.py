@@ -1,0 +1,120 @@
+"""The main job: run a config's rounds through every stage built so far.
+
+Today a round is stage 1: the request's prompt specs (target count x over-generation factor)
+are planned and stored as a queued generation job, which stage 2 (generation) consumes.
+Rerunning a config resumes: rounds already stored are kept, not planned twice.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .config import RunConfig
+from .prompts import build_specs, parse_request
+from .store import Store, open_store
+from .taxonomy import load_taxonomy
+
+
+@dataclass(frozen=True)
+class RoundResult:
+    """One round of a run: the job it planned and what its specs cover."""
+
+    round: int
+    job_id: str
+    n_specs: int
+    new: bool  # False when the round was already stored by an earlier run of the same config
+    distinct_values: int
+    categories: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run_id: str
+    workspace: str
+    rounds: list[RoundResult]
+    seconds: float
+
+    def to_dict(self) -> dict:
+        return {
+            "run_id": self.run_id,
+            "workspace": self.workspace,
+            "seconds": round(self.seconds, 3),
+            "rounds": [r.__dict__ for r in self.rounds],
+        }
+
+
+def round_seed(seed: int, round_number: int) -> int:
+    """Each round samples from its own stream, derived from the run seed."""
+    return int(np.random.SeedSequence([seed, round_number]).generate_state(1)[0])
+
+
+def job_id_for(run_id: str, round_number: int) -> str:
+    return f"{run_id}-r{round_number}"
+
+
+def plan_round(config: RunConfig, store: Store, run_id: str, round_number: int,
+               boosts=None, preferences=None) -> RoundResult:
+    """Stage 1 for one round: build and store the round's prompt specs."""
+    tax = load_taxonomy(config.prompts.taxonomy)
+    gen = config.generate
+    job_id = job_id_for(run_id, round_number)
+    specs = build_specs(
+        config.request, gen.planned_count, round_seed(config.seed, round_number), taxonomy=tax,
+        backend=gen.backend, backend_options=gen.options_for(), boosts=boosts,
+        preferences=preferences, quality_negatives=config.prompts.quality_negatives)
+    options = gen.options_for()
+    new = store.save_prompt_job(
+        job_id=job_id, run_id=run_id, round=round_number, user_id=config.user_id,
+        backend=gen.backend, model=options.get("model"), request=_request_text(config.request),
+        specs=specs)
+    stored = store.prompt_specs(job_id)
+    categories: dict[str, int] = {}
+    values = set()
+    for s in stored:
+        categories[s["attributes"]["category"]] = categories.get(s["attributes"]["category"], 0) + 1
+        values |= set(s["attributes"].items())
+    return RoundResult(round=round_number, job_id=job_id, n_specs=len(stored), new=new,
+                       distinct_values=len(values), categories=dict(sorted(categories.items())))
+
+
+def _request_text(request) -> str:
+    return request if isinstance(request, str) else json.dumps(request, sort_keys=True)
+
+
+def run(config: RunConfig, *, log: Callable[[str], None] | None = None) -> RunResult:
+    """Run every round of `config` against its workspace; returns what each round did."""
+    log = log or (lambda msg: print(msg, file=sys.stderr))
+    t0 = time.perf_counter()
+    # 1. Check inputs (the config is validated; the request must parse against the taxonomy)
+    tax = load_taxonomy(config.prompts.taxonomy)
+    parse_request(config.request, tax)
+    # 2. Open the workspace and record the run
+    store = open_store(config.workspace)
+    store.sync_taxonomy(tax)
+    run_id = config.resolved_run_id()
+    store.upsert_run(run_id, config.name, config.user_id, config.model_dump(mode="json"))
+    log(f"run {run_id}: {config.rounds} round(s) of {config.generate.planned_count} specs "
+        f"({config.generate.target_count} x {config.generate.overgeneration:g}) in {store.workspace}")
+    # 3. Rounds
+    rounds = []
+    try:
+        for r in range(1, config.rounds + 1):
+            t = time.perf_counter()
+            result = plan_round(config, store, run_id, r)
+            rounds.append(result)
+            state = "planned" if result.new else "already stored"
+            log(f"  round {r} · prompts: {result.n_specs} specs {state} as job {result.job_id}, "
+                f"{len(result.categories)} categories, {result.distinct_values} distinct attribute values "
+                f"({time.perf_counter() - t:.2f}s)")
+    except BaseException:
+        store.set_run_status(run_id, "failed")
+        raise
+    store.set_run_status(run_id, "planned")
+    return RunResult(run_id=run_id, workspace=str(store.workspace), rounds=rounds,
+                     seconds=time.perf_counter() - t0)

@@ -1,0 +1,528 @@
+"""The workspace store: one DuckDB file plus content-addressed images. The only module with SQL.
+
+A workspace is a folder holding ``bff.duckdb`` and ``images/``. The schema is created and
+migrated forward here (``MIGRATIONS``); every statement binds its values as parameters.
+
+DuckDB allows one writing process per file, so connections are short-lived (open, do one
+unit of work, close) and opening retries while another process holds the lock.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from .exceptions import StoreError
+from .paths import IMAGES_DIRNAME, STORE_FILENAME
+
+JOB_STATUSES = ("queued", "running", "partial", "done", "failed")
+FEEDBACK_TYPES = ("positive", "negative", "neutral")
+GAP_SEVERITIES = ("critical", "high", "medium", "low")
+
+# --------------------------------------------------------------------------- schema
+
+SCHEMA_VERSION_TABLE = """
+CREATE TABLE IF NOT EXISTS schema_version (
+    version    INTEGER NOT NULL,
+    applied_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+    note       VARCHAR
+)"""
+
+# Version 1: the seed system's tables and views, by their seed names.
+V1 = [
+    """CREATE TABLE generation_jobs (
+        id         VARCHAR PRIMARY KEY,
+        batch_id   VARCHAR,
+        user_id    VARCHAR NOT NULL,
+        status     VARCHAR NOT NULL CHECK (status IN ('queued', 'running', 'partial', 'done', 'failed')),
+        backend    VARCHAR,
+        model      VARCHAR,
+        n_planned  INTEGER NOT NULL DEFAULT 0,
+        n_done     INTEGER NOT NULL DEFAULT 0,
+        n_failed   INTEGER NOT NULL DEFAULT 0,
+        error      VARCHAR,
+        created_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+        updated_at TIMESTAMP NOT NULL DEFAULT current_timestamp)""",
+    """CREATE TABLE generated_images (
+        id              VARCHAR PRIMARY KEY,
+        job_id          VARCHAR NOT NULL,
+        user_id         VARCHAR NOT NULL,
+        prompt          VARCHAR,
+        negative_prompt VARCHAR,
+        seed            BIGINT,
+        backend         VARCHAR,
+        model           VARCHAR,
+        params          JSON,
+        vlt_attributes  JSON,
+        metadata        JSON,
+        width           INTEGER,
+        height          INTEGER,
+        sha256          VARCHAR,
+        path            VARCHAR,
+        status          VARCHAR NOT NULL DEFAULT 'ok',
+        error           VARCHAR,
+        created_at      TIMESTAMP NOT NULL DEFAULT current_timestamp)""",
+    """CREATE TABLE vlt_attributes (
+        id         INTEGER PRIMARY KEY,
+        name       VARCHAR NOT NULL UNIQUE,
+        category   VARCHAR NOT NULL,
+        value_list JSON NOT NULL)""",
+    """CREATE TABLE image_embeddings (
+        sha256     VARCHAR NOT NULL,
+        model      VARCHAR NOT NULL,
+        dim        INTEGER NOT NULL,
+        embedding  FLOAT[] NOT NULL,
+        created_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+        PRIMARY KEY (sha256, model))""",
+    """CREATE TABLE cluster_results (
+        id           VARCHAR PRIMARY KEY,
+        batch_id     VARCHAR,
+        num_clusters INTEGER,
+        metrics      JSON,
+        created_at   TIMESTAMP NOT NULL DEFAULT current_timestamp)""",
+    """CREATE TABLE cluster_assignments (
+        result_id  VARCHAR NOT NULL,
+        image_id   VARCHAR NOT NULL,
+        cluster_id INTEGER NOT NULL,
+        distance   DOUBLE,
+        PRIMARY KEY (result_id, image_id))""",
+    """CREATE TABLE coverage_reports (
+        id            VARCHAR PRIMARY KEY,
+        batch_id      VARCHAR,
+        coverage_data JSON,
+        score         DOUBLE,
+        created_at    TIMESTAMP NOT NULL DEFAULT current_timestamp)""",
+    """CREATE TABLE attribute_gaps (
+        id        VARCHAR PRIMARY KEY,
+        batch_id  VARCHAR,
+        attribute VARCHAR NOT NULL,
+        value     VARCHAR,
+        severity  VARCHAR CHECK (severity IN ('critical', 'high', 'medium', 'low')),
+        status    VARCHAR NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'closed')),
+        target    DOUBLE,
+        observed  DOUBLE,
+        boost     DOUBLE,
+        opened_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+        closed_at TIMESTAMP)""",
+    """CREATE TABLE dpp_selection_results (
+        id              VARCHAR PRIMARY KEY,
+        batch_id        VARCHAR,
+        theta           DOUBLE,
+        k               INTEGER,
+        selected_ids    JSON,
+        diversity_score DOUBLE,
+        vendi_score     DOUBLE,
+        mean_quality    DOUBLE,
+        created_at      TIMESTAMP NOT NULL DEFAULT current_timestamp)""",
+    """CREATE TABLE coverage_config (
+        attribute       VARCHAR NOT NULL,
+        value           VARCHAR NOT NULL,
+        target_coverage DOUBLE NOT NULL,
+        boost_factor    DOUBLE NOT NULL DEFAULT 0,
+        PRIMARY KEY (attribute, value))""",
+    """CREATE TABLE user_feedback (
+        id            VARCHAR PRIMARY KEY,
+        user_id       VARCHAR NOT NULL,
+        image_id      VARCHAR NOT NULL,
+        feedback_type VARCHAR NOT NULL CHECK (feedback_type IN ('positive', 'negative', 'neutral')),
+        rating        INTEGER CHECK (rating BETWEEN 1 AND 5),
+        comment       VARCHAR,
+        is_outlier    BOOLEAN NOT NULL DEFAULT false,
+        created_at    TIMESTAMP NOT NULL DEFAULT current_timestamp)""",
+    """CREATE TABLE outliers (
+        id                VARCHAR PRIMARY KEY,
+        image_id          VARCHAR NOT NULL,
+        feedback_id       VARCHAR,
+        confidence        DOUBLE,
+        used_for_training BOOLEAN NOT NULL DEFAULT false,
+        created_at        TIMESTAMP NOT NULL DEFAULT current_timestamp)""",
+    """CREATE TABLE vlt_attribute_success (
+        attribute     VARCHAR NOT NULL,
+        value         VARCHAR NOT NULL,
+        n             INTEGER NOT NULL DEFAULT 0,
+        outlier_count INTEGER NOT NULL DEFAULT 0,
+        outlier_rate  DOUBLE,
+        alpha         DOUBLE,
+        beta          DOUBLE,
+        updated_at    TIMESTAMP NOT NULL DEFAULT current_timestamp,
+        PRIMARY KEY (attribute, value))""",
+    """CREATE TABLE style_profile_success (
+        profile       VARCHAR PRIMARY KEY,
+        total_gens    INTEGER NOT NULL DEFAULT 0,
+        outlier_count INTEGER NOT NULL DEFAULT 0,
+        outlier_rate  DOUBLE,
+        updated_at    TIMESTAMP NOT NULL DEFAULT current_timestamp)""",
+    """CREATE TABLE learning_updates (
+        id          VARCHAR PRIMARY KEY,
+        update_type VARCHAR NOT NULL,
+        patterns    JSON,
+        impact      JSON,
+        created_at  TIMESTAMP NOT NULL DEFAULT current_timestamp)""",
+    """CREATE OR REPLACE VIEW coverage_summary_view AS
+        SELECT r.batch_id, count(*) AS reports, avg(r.score) AS mean_score,
+               arg_max(r.score, r.created_at) AS latest_score, max(r.created_at) AS latest_at,
+               (SELECT count(*) FROM attribute_gaps g
+                 WHERE g.batch_id = r.batch_id AND g.status = 'open') AS open_gaps
+        FROM coverage_reports r GROUP BY r.batch_id""",
+    """CREATE OR REPLACE VIEW outlier_rate_by_attribute AS
+        SELECT attribute, value, n, outlier_count, outlier_rate
+        FROM vlt_attribute_success ORDER BY outlier_rate DESC NULLS LAST""",
+    """CREATE OR REPLACE VIEW recent_feedback_summary AS
+        SELECT CAST(created_at AS DATE) AS day, feedback_type, count(*) AS n,
+               avg(rating) AS mean_rating, sum(CAST(is_outlier AS INTEGER)) AS outliers
+        FROM user_feedback
+        WHERE created_at >= current_timestamp - INTERVAL 7 DAY
+        GROUP BY ALL ORDER BY day DESC, feedback_type""",
+]
+
+# Version 2: runs and planned prompt specs (the unit generation resumes from), user ids on
+# every per-user table, and the taxonomy columns. The seed called an attribute's group its
+# "category"; here that clashes with the garment category, so it becomes group_name.
+V2 = [
+    """CREATE TABLE runs (
+        id         VARCHAR PRIMARY KEY,
+        name       VARCHAR NOT NULL,
+        user_id    VARCHAR NOT NULL,
+        config     JSON,
+        status     VARCHAR NOT NULL DEFAULT 'running',
+        created_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+        updated_at TIMESTAMP NOT NULL DEFAULT current_timestamp)""",
+    "ALTER TABLE generation_jobs ADD COLUMN run_id VARCHAR",
+    "ALTER TABLE generation_jobs ADD COLUMN round INTEGER",
+    "ALTER TABLE generation_jobs ADD COLUMN request VARCHAR",
+    "UPDATE generation_jobs SET run_id = batch_id WHERE run_id IS NULL",
+    """CREATE TABLE prompt_specs (
+        job_id          VARCHAR NOT NULL,
+        spec_index      INTEGER NOT NULL,
+        prompt          VARCHAR NOT NULL,
+        negative_prompt VARCHAR NOT NULL,
+        attributes      JSON NOT NULL,
+        requested       JSON,
+        free_text       JSON,
+        params          JSON,
+        seed            BIGINT NOT NULL,
+        PRIMARY KEY (job_id, spec_index))""",
+    "ALTER TABLE generated_images ADD COLUMN spec_index INTEGER",
+    "ALTER TABLE vlt_attributes RENAME COLUMN category TO group_name",
+    "ALTER TABLE vlt_attributes ADD COLUMN label VARCHAR",
+    "ALTER TABLE vlt_attributes ADD COLUMN phrase VARCHAR",
+    "ALTER TABLE vlt_attributes ADD COLUMN synonyms JSON",
+    "ALTER TABLE vlt_attributes ADD COLUMN applies_to JSON",
+    "ALTER TABLE vlt_attributes ADD COLUMN sample_rate DOUBLE",
+    "ALTER TABLE vlt_attributes ADD COLUMN taxonomy_version INTEGER",
+    "ALTER TABLE user_feedback ADD COLUMN source VARCHAR DEFAULT 'widget'",
+    "ALTER TABLE outliers ADD COLUMN user_id VARCHAR",
+    """UPDATE outliers SET user_id = (SELECT f.user_id FROM user_feedback f WHERE f.id = outliers.feedback_id)
+        WHERE user_id IS NULL""",
+    "ALTER TABLE learning_updates ADD COLUMN user_id VARCHAR",
+]
+
+MIGRATIONS: dict[int, list[str]] = {1: V1, 2: V2}
+LATEST_VERSION = max(MIGRATIONS)
+
+# Tables a reader may ask for by name (DESIGN.md lists the seed ones).
+TABLES = (
+    "generation_jobs", "generated_images", "vlt_attributes", "image_embeddings", "cluster_results",
+    "cluster_assignments", "coverage_reports", "attribute_gaps", "dpp_selection_results",
+    "coverage_config", "user_feedback", "outliers", "vlt_attribute_success",
+    "style_profile_success", "learning_updates", "runs", "prompt_specs",
+)
+VIEWS = ("coverage_summary_view", "outlier_rate_by_attribute", "recent_feedback_summary")
+
+# --------------------------------------------------------------------------- statements
+
+GET_VERSION = "SELECT coalesce(max(version), 0) FROM schema_version"
+RECORD_VERSION = "INSERT INTO schema_version (version, note) VALUES (?, ?)"
+TABLE_EXISTS = "SELECT count(*) FROM information_schema.tables WHERE table_name = ?"
+
+DELETE_TAXONOMY = "DELETE FROM vlt_attributes"
+INSERT_ATTRIBUTE = """
+INSERT INTO vlt_attributes (id, name, group_name, value_list, label, phrase, synonyms, applies_to,
+                            sample_rate, taxonomy_version)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
+
+UPSERT_RUN = """
+INSERT INTO runs (id, name, user_id, config, status) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET status = excluded.status, updated_at = now()"""
+SET_RUN_STATUS = "UPDATE runs SET status = ?, updated_at = now() WHERE id = ?"
+
+GET_JOB = "SELECT * FROM generation_jobs WHERE id = ?"
+INSERT_JOB = """
+INSERT INTO generation_jobs (id, batch_id, run_id, round, user_id, status, backend, model, request, n_planned)
+VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)"""
+COUNT_SPECS = "SELECT count(*) FROM prompt_specs WHERE job_id = ?"
+INSERT_SPECS_FROM = """
+INSERT INTO prompt_specs (job_id, spec_index, prompt, negative_prompt, attributes, requested,
+                          free_text, params, seed)
+SELECT job_id, spec_index, prompt, negative_prompt, CAST(attributes AS JSON), CAST(requested AS JSON),
+       CAST(free_text AS JSON), CAST(params AS JSON), seed
+FROM new_specs"""
+SELECT_SPECS = "SELECT * FROM prompt_specs WHERE job_id = ? ORDER BY spec_index"
+SELECT_JOBS = "SELECT * FROM generation_jobs ORDER BY created_at, id"
+SELECT_RUN_JOBS = "SELECT * FROM generation_jobs WHERE run_id = ? ORDER BY round, id"
+
+USER_IMAGES = "SELECT id, sha256, path FROM generated_images WHERE user_id = ?"
+PURGE_STATEMENTS = (
+    # (table, statement); each binds the user id once or twice
+    ("cluster_assignments",
+     "DELETE FROM cluster_assignments WHERE image_id IN (SELECT id FROM generated_images WHERE user_id = ?)"),
+    ("image_embeddings",
+     """DELETE FROM image_embeddings WHERE sha256 IN (SELECT sha256 FROM generated_images WHERE user_id = ?)
+        AND sha256 NOT IN (SELECT sha256 FROM generated_images WHERE user_id <> ? AND sha256 IS NOT NULL)"""),
+    ("outliers", "DELETE FROM outliers WHERE user_id = ?"),
+    ("user_feedback", "DELETE FROM user_feedback WHERE user_id = ?"),
+    ("learning_updates", "DELETE FROM learning_updates WHERE user_id = ?"),
+    ("prompt_specs", "DELETE FROM prompt_specs WHERE job_id IN (SELECT id FROM generation_jobs WHERE user_id = ?)"),
+    ("generated_images", "DELETE FROM generated_images WHERE user_id = ?"),
+    ("generation_jobs", "DELETE FROM generation_jobs WHERE user_id = ?"),
+    ("runs", "DELETE FROM runs WHERE user_id = ?"),
+)
+SHA_STILL_USED = "SELECT count(*) FROM generated_images WHERE sha256 = ?"
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, sort_keys=False, ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class PurgeReport:
+    """What `purge_user` removed: rows per table and image files."""
+
+    user_id: str
+    rows: dict[str, int]
+    files: int
+
+    @property
+    def total_rows(self) -> int:
+        return sum(self.rows.values())
+
+
+class Store:
+    """A workspace's DuckDB store. Construct with :func:`open_store` to create and migrate it."""
+
+    def __init__(self, workspace: str | Path, *, lock_timeout: float = 30.0):
+        self.workspace = Path(workspace)
+        self.path = self.workspace / STORE_FILENAME
+        self.images_dir = self.workspace / IMAGES_DIRNAME
+        self.lock_timeout = lock_timeout
+
+    # ----------------------------------------------------------------- connections
+    @contextmanager
+    def connect(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A short-lived connection; waits (with backoff) while another process holds the file."""
+        deadline = time.monotonic() + self.lock_timeout
+        delay = 0.02
+        while True:
+            try:
+                con = duckdb.connect(str(self.path), read_only=read_only)
+                break
+            except duckdb.IOException as err:
+                msg = str(err)
+                if "lock" not in msg.lower():
+                    raise StoreError(f"cannot open store {self.path}: {msg.splitlines()[0]}") from None
+                if time.monotonic() >= deadline:
+                    raise StoreError(
+                        f"store {self.path} is locked by another process for over {self.lock_timeout:g}s; "
+                        "retry when it finishes") from None
+                time.sleep(delay)
+                delay = min(delay * 2, 0.5)
+            except duckdb.Error as err:
+                raise StoreError(f"cannot open store {self.path}: {str(err).splitlines()[0]}") from None
+        try:
+            yield con
+        finally:
+            con.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """One atomic unit of work: everything inside commits together or not at all."""
+        with self.connect() as con:
+            con.begin()
+            try:
+                yield con
+            except BaseException:
+                con.rollback()
+                raise
+            con.commit()
+
+    # ----------------------------------------------------------------- schema
+    def schema_version(self) -> int:
+        with self.connect() as con:
+            return self._version(con)
+
+    @staticmethod
+    def _version(con: duckdb.DuckDBPyConnection) -> int:
+        if not con.execute(TABLE_EXISTS, ["schema_version"]).fetchone()[0]:
+            return 0
+        return int(con.execute(GET_VERSION).fetchone()[0])
+
+    def migrate(self, target: int | None = None) -> list[int]:
+        """Apply forward migrations up to `target` (default: latest); returns versions applied.
+
+        Each version applies in its own transaction, so a failure leaves the store at the last
+        complete version. Running it again applies nothing.
+        """
+        target = LATEST_VERSION if target is None else target
+        applied: list[int] = []
+        with self.connect() as con:
+            con.execute(SCHEMA_VERSION_TABLE)
+            current = self._version(con)
+            if current > LATEST_VERSION:
+                raise StoreError(
+                    f"store {self.path} has schema version {current}, newer than this bffkit "
+                    f"supports ({LATEST_VERSION}); upgrade bffkit")
+            for version in range(current + 1, target + 1):
+                con.begin()
+                try:
+                    for stmt in MIGRATIONS[version]:
+                        con.execute(stmt)
+                    con.execute(RECORD_VERSION, [version, f"bffkit migration {version}"])
+                except duckdb.Error as err:
+                    con.rollback()
+                    raise StoreError(f"migration to schema version {version} failed: {str(err).splitlines()[0]}") from None
+                con.commit()
+                applied.append(version)
+        return applied
+
+    # ----------------------------------------------------------------- taxonomy
+    def sync_taxonomy(self, taxonomy) -> int:
+        """Replace `vlt_attributes` with the taxonomy's attributes; returns the row count."""
+        rows = taxonomy.records()
+        with self.transaction() as con:
+            con.execute(DELETE_TAXONOMY)
+            for r in rows:
+                con.execute(INSERT_ATTRIBUTE, [
+                    r["id"], r["name"], r["group_name"], _json(r["values"]), r["label"], r["phrase"],
+                    _json(r["synonyms"]), _json(r["applies_to"]), r["sample_rate"], taxonomy.version])
+        return len(rows)
+
+    # ----------------------------------------------------------------- runs and jobs
+    def upsert_run(self, run_id: str, name: str, user_id: str, config: dict, status: str = "running") -> None:
+        with self.transaction() as con:
+            con.execute(UPSERT_RUN, [run_id, name, user_id, _json(config), status])
+
+    def set_run_status(self, run_id: str, status: str) -> None:
+        with self.transaction() as con:
+            con.execute(SET_RUN_STATUS, [status, run_id])
+
+    def save_prompt_job(self, *, job_id: str, run_id: str, round: int, user_id: str, backend: str,
+                        model: str | None, request: str, specs: Sequence) -> bool:
+        """Store a generation job with its planned prompt specs, atomically.
+
+        Returns False (and writes nothing) when the job already exists: a rerun of the same
+        run keeps what was planned and stored before.
+        """
+        frame = pd.DataFrame([{
+            "job_id": job_id,
+            "spec_index": s.index,
+            "prompt": s.prompt,
+            "negative_prompt": s.negative_prompt,
+            "attributes": _json(s.attributes),
+            "requested": _json(list(s.requested)),
+            "free_text": _json(list(s.free_text)),
+            "params": _json(s.params),
+            "seed": s.seed,
+        } for s in specs])
+        with self.transaction() as con:
+            if con.execute(GET_JOB, [job_id]).fetchone() is not None:
+                return False
+            con.execute(INSERT_JOB, [job_id, run_id, run_id, round, user_id, backend, model, request, len(specs)])
+            con.register("new_specs", frame)
+            try:
+                con.execute(INSERT_SPECS_FROM)
+            finally:
+                con.unregister("new_specs")
+        return True
+
+    def jobs(self, run_id: str | None = None) -> pd.DataFrame:
+        with self.connect() as con:
+            if run_id is None:
+                return con.execute(SELECT_JOBS).df()
+            return con.execute(SELECT_RUN_JOBS, [run_id]).df()
+
+    def prompt_specs(self, job_id: str) -> list[dict[str, Any]]:
+        with self.connect() as con:
+            frame = con.execute(SELECT_SPECS, [job_id]).df()
+        rows = frame.to_dict("records")
+        for r in rows:
+            for key in ("attributes", "requested", "free_text", "params"):
+                r[key] = json.loads(r[key]) if r[key] is not None else None
+        return rows
+
+    # ----------------------------------------------------------------- reading
+    def table(self, name: str) -> pd.DataFrame:
+        """A whole table or view as a DataFrame (for notebooks and reports)."""
+        if name not in TABLES + VIEWS:
+            raise StoreError(f"unknown table {name!r}; known: {', '.join(TABLES + VIEWS)}")
+        with self.connect() as con:
+            # name is checked against the fixed list above; identifiers cannot be bound
+            return con.execute(f'SELECT * FROM "{name}"').df()
+
+    def table_counts(self) -> dict[str, int]:
+        with self.connect() as con:
+            return {t: int(con.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0]) for t in TABLES}
+
+    # ----------------------------------------------------------------- privacy
+    def purge_user(self, user_id: str) -> PurgeReport:
+        """Delete one user's rows everywhere and the image files no one else references.
+
+        Rows go in one transaction; files are removed after it commits, and only those whose
+        sha256 no remaining row points at (content-addressed files can be shared).
+        """
+        rows: dict[str, int] = {}
+        with self.transaction() as con:
+            images = con.execute(USER_IMAGES, [user_id]).fetchall()
+            for table, stmt in PURGE_STATEMENTS:
+                params = [user_id] * stmt.count("?")
+                rows[table] = int(con.execute(stmt, params).fetchone()[0])
+        files = 0
+        with self.connect() as con:
+            for _, sha, rel in images:
+                if not rel or (sha and con.execute(SHA_STILL_USED, [sha]).fetchone()[0]):
+                    continue
+                path = self.workspace / rel
+                if path.is_file():
+                    path.unlink()
+                    files += 1
+        return PurgeReport(user_id=user_id, rows=rows, files=files)
+
+    # ----------------------------------------------------------------- health
+    def check_writable(self) -> None:
+        """Raise StoreError unless the store and images folder accept writes."""
+        with self.transaction() as con:
+            con.execute("CREATE TEMP TABLE _doctor_probe (x INTEGER)")
+            con.execute("INSERT INTO _doctor_probe VALUES (?)", [1])
+        probe = self.images_dir / f".probe-{os.getpid()}"
+        try:
+            probe.write_bytes(b"ok")
+            probe.unlink()
+        except OSError as err:
+            raise StoreError(f"images folder {self.images_dir} is not writable: {err.strerror}") from None
+
+    def free_disk_bytes(self) -> int:
+        return shutil.disk_usage(self.workspace).free
+
+
+def open_store(workspace: str | Path, *, migrate: bool = True, lock_timeout: float = 30.0) -> Store:
+    """Create the workspace folder if needed and bring its store to the latest schema."""
+    workspace = Path(workspace)
+    if workspace.exists() and not workspace.is_dir():
+        raise StoreError(f"workspace {workspace} exists and is not a folder")
+    try:
+        (workspace / IMAGES_DIRNAME).mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise StoreError(f"cannot create workspace {workspace}: {err.strerror}") from None
+    store = Store(workspace, lock_timeout=lock_timeout)
+    if migrate:
+        store.migrate()
+    return store
