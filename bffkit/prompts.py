@@ -296,10 +296,11 @@ def _draw(names: Sequence[str], weights: np.ndarray, rng: np.random.Generator, f
 
 def compose_prompt(attributes: Mapping[str, str], tax: Taxonomy, free_text: Sequence[str] = ()) -> str:
     """Positive prompt in a fixed attribute order: head noun phrase, details, free text, rendering."""
-    head = " ".join(tax[a].render(attributes[a]) for a in tax.head if a in attributes)
-    details = [tax[a].render(v) for a, v in attributes.items()
+    ordered = _ordered(attributes, tax)  # taxonomy order, whatever order the caller used
+    head = " ".join(tax[a].render(ordered[a]) for a in tax.head if a in ordered)
+    details = [tax[a].render(v) for a, v in ordered.items()
                if a not in tax.head and tax[a].group != "rendering"]
-    rendering = [tax[a].render(v) for a, v in attributes.items()
+    rendering = [tax[a].render(v) for a, v in ordered.items()
                  if a not in tax.head and tax[a].group == "rendering"]
     parts = [head, *details, *free_text, *rendering]
     if tax.quality_suffix:

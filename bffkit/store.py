@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import time
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -271,6 +272,16 @@ SELECT_SPECS = "SELECT * FROM prompt_specs WHERE job_id = ? ORDER BY spec_index"
 SELECT_JOBS = "SELECT * FROM generation_jobs ORDER BY created_at, id"
 SELECT_RUN_JOBS = "SELECT * FROM generation_jobs WHERE run_id = ? ORDER BY round, id"
 
+INSERT_IMAGE = """
+INSERT INTO generated_images (id, job_id, spec_index, user_id, prompt, negative_prompt, seed, backend,
+                              model, params, vlt_attributes, metadata, width, height, sha256, path,
+                              status, error)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (id) DO NOTHING"""
+INSERT_FEEDBACK = """
+INSERT INTO user_feedback (id, user_id, image_id, feedback_type, rating, comment, is_outlier, source)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)"""
+
 USER_IMAGES = "SELECT id, sha256, path FROM generated_images WHERE user_id = ?"
 PURGE_STATEMENTS = (
     # (table, statement); each binds the user id once or twice
@@ -437,11 +448,8 @@ class Store:
             if con.execute(GET_JOB, [job_id]).fetchone() is not None:
                 return False
             con.execute(INSERT_JOB, [job_id, run_id, run_id, round, user_id, backend, model, request, len(specs)])
-            con.register("new_specs", frame)
-            try:
-                con.execute(INSERT_SPECS_FROM)
-            finally:
-                con.unregister("new_specs")
+            con.register("new_specs", frame)  # lives as long as this short connection
+            con.execute(INSERT_SPECS_FROM)
         return True
 
     def jobs(self, run_id: str | None = None) -> pd.DataFrame:
@@ -458,6 +466,35 @@ class Store:
             for key in ("attributes", "requested", "free_text", "params"):
                 r[key] = json.loads(r[key]) if r[key] is not None else None
         return rows
+
+    def add_generated_image(self, *, image_id: str, job_id: str, user_id: str, spec_index: int | None = None,
+                            prompt: str = "", negative_prompt: str = "", seed: int | None = None,
+                            backend: str | None = None, model: str | None = None,
+                            params: dict | None = None, vlt_attributes: dict | None = None,
+                            metadata: dict | None = None, width: int | None = None,
+                            height: int | None = None, sha256: str | None = None,
+                            path: str | None = None, status: str = "ok", error: str | None = None) -> bool:
+        """Insert one image row; returns False if a row with this id already exists."""
+        with self.transaction() as con:
+            n = con.execute(INSERT_IMAGE, [
+                image_id, job_id, spec_index, user_id, prompt, negative_prompt, seed, backend, model,
+                _json(params or {}), _json(vlt_attributes or {}), _json(metadata or {}), width, height,
+                sha256, path, status, error]).fetchone()[0]
+        return bool(n)
+
+    def add_feedback(self, *, user_id: str, image_id: str, feedback_type: str, rating: int | None = None,
+                     comment: str | None = None, is_outlier: bool = False, source: str = "api",
+                     feedback_id: str | None = None) -> str:
+        """Record one feedback event; returns its id."""
+        if feedback_type not in FEEDBACK_TYPES:
+            raise StoreError(f"feedback_type={feedback_type!r}: must be one of {', '.join(FEEDBACK_TYPES)}")
+        if rating is not None and not (isinstance(rating, int) and 1 <= rating <= 5):
+            raise StoreError(f"rating={rating!r}: must be an integer in [1, 5]")
+        feedback_id = feedback_id or uuid.uuid4().hex
+        with self.transaction() as con:
+            con.execute(INSERT_FEEDBACK, [feedback_id, user_id, image_id, feedback_type, rating, comment,
+                                          is_outlier, source])
+        return feedback_id
 
     # ----------------------------------------------------------------- reading
     def table(self, name: str) -> pd.DataFrame:

@@ -32,7 +32,7 @@ ATTRIBUTE_KEYS = {
 }
 VALUE_KEYS = {"name", "synonyms", "phrase", "weight", "conflicts", "negative", "implies"}
 TOP_KEYS = {"version", "categories", "groups", "head", "prompt", "attributes"}
-KINDS = ("top", "bottom", "full", "outer")
+KINDS = ("upper", "lower", "full", "outer")
 
 _TOKEN_RE = re.compile(r"[a-z0-9/&]+|[,.;:!?()]")
 
@@ -293,6 +293,8 @@ def taxonomy_from_dict(raw: Any, source: str = "<memory>") -> Taxonomy:
     if not isinstance(categories, dict):
         raise fail("'categories' must map category name -> kind")
     for cat, kind in categories.items():
+        if cat in KINDS:
+            raise fail(f"category {cat!r} has the name of a category kind; kinds: {', '.join(KINDS)}")
         if kind not in KINDS:
             raise fail(f"category {cat!r}: kind {kind!r} is not one of {', '.join(KINDS)}")
     groups = tuple(raw["groups"])
