@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import click
-import yaml
 
 from . import __version__
 from .exceptions import BffkitError, RequestError
+from .yamlfile import read_yaml
 
 WORKSPACE_OPTION = click.option(
     "--workspace", type=click.Path(file_okay=False, path_type=Path), default=None,
@@ -62,9 +62,7 @@ def _load_request(request: str) -> str | dict:
     """A request is free text, or the path of a YAML/JSON file holding a mapping."""
     path = Path(request)
     if path.suffix.lower() in (".yaml", ".yml", ".json") and len(request) < 4096:
-        if not path.is_file():
-            raise RequestError(f"request file not found: {path}")
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = read_yaml(path, RequestError, "request file")
         if isinstance(data, dict) and "request" in data and len(data) == 1:
             data = data["request"]
         if not isinstance(data, (dict, str)):

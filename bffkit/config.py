@@ -17,12 +17,12 @@ import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationError,
                       field_validator, model_validator)
 
 from .exceptions import ConfigError
-from .paths import DEFAULT_WORKSPACE, PROJ_ROOT
+from .paths import DEFAULT_WORKSPACE
+from .yamlfile import read_yaml
 
 BUILTIN_BACKENDS = ("sketch", "diffusers", "openai")
 
@@ -306,22 +306,7 @@ def load_config(path: str | Path, **overrides: Any) -> RunConfig:
     `overrides` replace top-level fields (e.g. ``workspace=...`` from ``--workspace``).
     """
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"config file not found: {path}") from None
-    except IsADirectoryError:
-        raise ConfigError(f"config path is a directory, not a file: {path}") from None
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path.name}: not valid YAML{where}") from None
-    if data is None:
-        raise ConfigError(f"{path.name}: the config file is empty")
+    data = read_yaml(path, ConfigError, "config file")
     if isinstance(data, dict):
         data = {**data, **{k: v for k, v in overrides.items() if v is not None}}
     return config_from_dict(data, source=path.name)
-
-
-def example_config_path(name: str) -> Path:
-    return PROJ_ROOT / "data" / "configs" / f"{name}.yaml"

@@ -21,10 +21,9 @@ from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from .exceptions import TaxonomyError
 from .paths import TAXONOMY_PATH
+from .yamlfile import read_yaml
 
 ATTRIBUTE_KEYS = {
     "name", "group", "label", "phrase", "applies_to", "sample_rate", "requires", "excludes",
@@ -263,14 +262,7 @@ def load_taxonomy(path: str | Path | None = None) -> Taxonomy:
 
 @cache
 def _load_cached(path: Path) -> Taxonomy:
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise TaxonomyError(f"taxonomy file not found: {path}") from None
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark else ""
-        raise TaxonomyError(f"{path.name}: not valid YAML{where}") from None
+    raw = read_yaml(path, TaxonomyError, "taxonomy file")
     return taxonomy_from_dict(raw, source=path.name)
 
 

@@ -111,7 +111,7 @@ def test_missing_and_malformed_files(tmp_path):
         load_taxonomy(tmp_path / "nope.yaml")
     bad = tmp_path / "bad.yaml"
     bad.write_text("attributes: [\n")
-    with pytest.raises(TaxonomyError, match=r"bad.yaml: not valid YAML \(line"):
+    with pytest.raises(TaxonomyError, match=r"bad.yaml: not valid YAML at line"):
         load_taxonomy(bad)
 
 
