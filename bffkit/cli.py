@@ -139,6 +139,49 @@ def run(config_path: Path, workspace: Path | None, run_id: str | None, as_json: 
         click.echo(f"run {result.run_id} finished in {result.seconds:.1f}s; workspace: {result.workspace}")
 
 
+# --------------------------------------------------------------------------- generate
+
+@cli.command()
+@click.option("--config", "config_path", required=True, type=click.Path(path_type=Path),
+              help="Run config (YAML).")
+@click.option("--backend", default=None, help="Override the config's backend (sketch, diffusers, openai, ...).")
+@click.option("--resume", "job_id", default=None, help="Resume one stored generation job by id.")
+@WORKSPACE_OPTION
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--json", "as_json", is_flag=True)
+def generate(config_path: Path, backend: str | None, job_id: str | None, workspace: Path | None,
+             quiet: bool, as_json: bool) -> None:
+    """Plan and generate each round's images (stages 1-2), or resume one job."""
+    from .config import load_config
+    from .exceptions import StageError
+    from .generate import get_generator, run_generation
+    from .pipeline import _unfinished
+    from .pipeline import run as run_pipeline
+    from .store import open_store
+
+    overrides = {"workspace": workspace}
+    cfg = load_config(config_path, **overrides)
+    if backend:
+        cfg = cfg.model_copy(update={"generate": cfg.generate.model_copy(update={"backend": backend})})
+        from .config import config_from_dict
+
+        cfg = config_from_dict(cfg.model_dump(mode="json"), source=config_path.name)  # validate the name
+    if job_id is None:
+        result = run_pipeline(cfg, stages=("prompts", "generate"), progress=not quiet)
+        doc = result.to_dict()
+    else:
+        generator = get_generator(cfg.generate.backend, **cfg.generate.options_for())
+        store = open_store(cfg.workspace)
+        job = run_generation(store, store.job(job_id)["id"], generator, progress=not quiet)
+        if job.status != "done":
+            raise StageError(_unfinished(job))
+        doc = job.__dict__
+    if as_json:
+        _echo_json(doc)
+    else:
+        click.echo(f"generated into {cfg.workspace}")
+
+
 # --------------------------------------------------------------------------- purge
 
 @cli.command()

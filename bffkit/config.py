@@ -107,7 +107,9 @@ class OpenAIOptions(Section):
     quality: Literal["low", "medium", "high", "auto", "standard", "hd"] = "high"
     concurrency: Annotated[int, interval(1, 32)] = 4
     timeout_s: Annotated[float, interval(1, 600)] = 120.0
-    max_retries: Annotated[int, interval(0, 10)] = 2
+    max_retries: Annotated[int, interval(0, 10)] = 2  # the SDK's own retries
+    rate_limit_retries: Annotated[int, interval(0, 10)] = 3  # ours, with backoff, after the SDK's
+    base_url: str | None = None  # None: OPENAI_BASE_URL or the SDK default
 
 
 class GenerateConfig(Section):

@@ -1,8 +1,8 @@
 """The main job: run a config's rounds through every stage built so far.
 
-Today a round is stage 1: the request's prompt specs (target count x over-generation factor)
-are planned and stored as a queued generation job, which stage 2 (generation) consumes.
-Rerunning a config resumes: rounds already stored are kept, not planned twice.
+A round is: stage 1 plans the request's prompt specs (target count x over-generation
+factor) and stores them as a generation job; stage 2 generates the job's images. Rerunning
+a config resumes: planned specs and stored images are kept, never made twice.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .config import RunConfig
+from .exceptions import StageError
+from .generate import JobResult, get_generator, run_generation
 from .prompts import build_specs, parse_request
 from .store import Store, open_store
 from .taxonomy import load_taxonomy
@@ -31,6 +33,7 @@ class RoundResult:
     new: bool  # False when the round was already stored by an earlier run of the same config
     distinct_values: int
     categories: dict[str, int] = field(default_factory=dict)
+    generation: dict | None = None  # JobResult fields when stage 2 ran
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,11 @@ def plan_round(config: RunConfig, store: Store, run_id: str, round_number: int,
         config.request, gen.planned_count, round_seed(config.seed, round_number), taxonomy=tax,
         backend=gen.backend, backend_options=gen.options_for(), boosts=boosts,
         preferences=preferences, quality_negatives=config.prompts.quality_negatives)
+    if config.prompts.enhancer == "openai" and store.stored_spec_count(job_id) == 0:
+        from .enhance import enhance_specs
+
+        specs, _ = enhance_specs(specs, tax, model=config.prompts.enhancer_model,
+                                 base_url=config.generate.openai.base_url)
     options = gen.options_for()
     new = store.save_prompt_job(
         job_id=job_id, run_id=run_id, round=round_number, user_id=config.user_id,
@@ -87,13 +95,23 @@ def _request_text(request) -> str:
     return request if isinstance(request, str) else json.dumps(request, sort_keys=True)
 
 
-def run(config: RunConfig, *, log: Callable[[str], None] | None = None) -> RunResult:
-    """Run every round of `config` against its workspace; returns what each round did."""
+STAGES = ("prompts", "generate")
+
+
+def run(config: RunConfig, *, stages: tuple[str, ...] = STAGES, progress: bool = True,
+        log: Callable[[str], None] | None = None) -> RunResult:
+    """Run every round of `config` through `stages` against its workspace."""
     log = log or (lambda msg: print(msg, file=sys.stderr))
     t0 = time.perf_counter()
-    # 1. Check inputs (the config is validated; the request must parse against the taxonomy)
+    # 1. Check inputs before any work: the request parses, the backend can be built (keys, paths)
     tax = load_taxonomy(config.prompts.taxonomy)
     parse_request(config.request, tax)
+    generator = get_generator(config.generate.backend, **config.generate.options_for()) \
+        if "generate" in stages else None
+    if config.prompts.enhancer == "openai":
+        from .generate.openai_backend import _client
+
+        _client(60.0, 0, config.generate.openai.base_url)  # the key must be there before any work
     # 2. Open the workspace and record the run
     store = open_store(config.workspace)
     store.sync_taxonomy(tax)
@@ -107,14 +125,29 @@ def run(config: RunConfig, *, log: Callable[[str], None] | None = None) -> RunRe
         for r in range(1, config.rounds + 1):
             t = time.perf_counter()
             result = plan_round(config, store, run_id, r)
-            rounds.append(result)
             state = "planned" if result.new else "already stored"
             log(f"  round {r} · prompts: {result.n_specs} specs {state} as job {result.job_id}, "
                 f"{len(result.categories)} categories, {result.distinct_values} distinct attribute values "
                 f"({time.perf_counter() - t:.2f}s)")
+            if generator is not None:
+                job = run_generation(store, result.job_id, generator, progress=progress)
+                log(f"  round {r} · generate: {job.n_done}/{job.n_planned} images ({job.n_new} new, "
+                    f"{job.n_failed} failed) with {generator.name}, {job.images_per_second:.0f} img/s, "
+                    f"job {job.status}")
+                result = RoundResult(**{**result.__dict__, "generation": job.__dict__})
+                if job.status != "done":
+                    raise StageError(_unfinished(job))
+            rounds.append(result)
     except BaseException:
         store.set_run_status(run_id, "failed")
         raise
-    store.set_run_status(run_id, "planned")
+    store.set_run_status(run_id, "done")
     return RunResult(run_id=run_id, workspace=str(store.workspace), rounds=rounds,
                      seconds=time.perf_counter() - t0)
+
+
+def _unfinished(job: JobResult) -> str:
+    missing = job.n_planned - job.n_done - job.n_failed
+    reason = f" (last error: {job.last_error})" if job.last_error else ""
+    return (f"stage generate: job {job.job_id} ended {job.status} with {missing} of {job.n_planned} specs "
+            f"not generated{reason}; rerun the same command to resume")

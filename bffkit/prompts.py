@@ -69,6 +69,14 @@ class PromptSpec:
     requested: tuple[str, ...] = ()  # attributes taken from the request; the rest were sampled
     free_text: tuple[str, ...] = field(default=())
 
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any], backend: str) -> PromptSpec:
+        """Rebuild a spec from its stored `prompt_specs` row."""
+        return cls(index=int(row["spec_index"]), prompt=row["prompt"], negative_prompt=row["negative_prompt"],
+                   attributes=dict(row["attributes"]), params=dict(row["params"] or {}), seed=int(row["seed"]),
+                   backend=backend, requested=tuple(row.get("requested") or ()),
+                   free_text=tuple(row.get("free_text") or ()))
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["requested"] = list(self.requested)

@@ -9,6 +9,7 @@ unit of work, close) and opening retries while another process holds the lock.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -272,15 +273,29 @@ SELECT_SPECS = "SELECT * FROM prompt_specs WHERE job_id = ? ORDER BY spec_index"
 SELECT_JOBS = "SELECT * FROM generation_jobs ORDER BY created_at, id"
 SELECT_RUN_JOBS = "SELECT * FROM generation_jobs WHERE run_id = ? ORDER BY round, id"
 
-INSERT_IMAGE = """
-INSERT INTO generated_images (id, job_id, spec_index, user_id, prompt, negative_prompt, seed, backend,
-                              model, params, vlt_attributes, metadata, width, height, sha256, path,
-                              status, error)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+IMAGE_COLUMNS = ("id", "job_id", "spec_index", "user_id", "prompt", "negative_prompt", "seed", "backend", "model",
+                 "params", "vlt_attributes", "metadata", "width", "height", "sha256", "path", "status", "error")
+INSERT_IMAGES_FROM = """
+INSERT INTO generated_images (id, job_id, spec_index, user_id, prompt, negative_prompt, seed, backend, model,
+                              params, vlt_attributes, metadata, width, height, sha256, path, status, error)
+SELECT id, job_id, CAST(spec_index AS INTEGER), user_id, prompt, negative_prompt, CAST(seed AS BIGINT), backend,
+       model, CAST(params AS JSON), CAST(vlt_attributes AS JSON), CAST(metadata AS JSON),
+       CAST(width AS INTEGER), CAST(height AS INTEGER), sha256, path, status, error
+FROM new_images
 ON CONFLICT (id) DO NOTHING"""
 INSERT_FEEDBACK = """
 INSERT INTO user_feedback (id, user_id, image_id, feedback_type, rating, comment, is_outlier, source)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?)"""
+
+JOB_IMAGE_INDICES = "SELECT spec_index FROM generated_images WHERE job_id = ?"
+JOB_IMAGES = "SELECT * FROM generated_images WHERE job_id = ? ORDER BY spec_index"
+JOB_COUNTS = """
+SELECT count(*) FILTER (WHERE status = 'ok'), count(*) FILTER (WHERE status = 'failed')
+FROM generated_images WHERE job_id = ?"""
+SET_JOB_STATE = """
+UPDATE generation_jobs SET status = ?, n_done = ?, n_failed = ?, error = ?, updated_at = now() WHERE id = ?"""
+SET_JOB_RUNNING = "UPDATE generation_jobs SET status = 'running', backend = ?, model = ?, updated_at = now() WHERE id = ?"
+SHA_REFERENCED = "SELECT count(*) FROM generated_images WHERE sha256 = ?"
 
 USER_IMAGES = "SELECT id, sha256, path FROM generated_images WHERE user_id = ?"
 PURGE_STATEMENTS = (
@@ -452,11 +467,125 @@ class Store:
             con.execute(INSERT_SPECS_FROM)
         return True
 
+    def job(self, job_id: str) -> dict[str, Any]:
+        """One generation job as a dict; StoreError naming the id when there is none."""
+        with self.connect() as con:
+            frame = con.execute(GET_JOB, [job_id]).df()
+        if frame.empty:
+            raise StoreError(f"no generation job {job_id!r} in {self.workspace}")
+        return frame.iloc[0].to_dict()
+
+    def stored_spec_indices(self, job_id: str) -> set[int]:
+        """Spec indices of a job that already have an image row (generated or failed for good)."""
+        with self.connect() as con:
+            return {int(r[0]) for r in con.execute(JOB_IMAGE_INDICES, [job_id]).fetchall()}
+
+    def job_images(self, job_id: str) -> pd.DataFrame:
+        with self.connect() as con:
+            return con.execute(JOB_IMAGES, [job_id]).df()
+
+    def mark_job_running(self, job_id: str, backend: str, model: str | None) -> None:
+        with self.transaction() as con:
+            con.execute(SET_JOB_RUNNING, [backend, model, job_id])
+
+    def finish_job(self, job_id: str, status: str, error: str | None = None) -> tuple[int, int]:
+        """Set a job's final status with its counts read from its image rows."""
+        if status not in JOB_STATUSES:
+            raise StoreError(f"status={status!r}: must be one of {', '.join(JOB_STATUSES)}")
+        with self.transaction() as con:
+            n_ok, n_failed = con.execute(JOB_COUNTS, [job_id]).fetchone()
+            con.execute(SET_JOB_STATE, [status, n_ok, n_failed, error, job_id])
+        if status == "done":
+            self._journal(job_id).unlink(missing_ok=True)
+        return int(n_ok), int(n_failed)
+
+    # ----------------------------------------------------------------- image files
+    # A batch of images is written as: journal lines (fsync) -> each file to a temp name (fsync)
+    # -> atomic rename to images/<sha[:2]>/<sha>.png -> all rows in one transaction. A kill at any
+    # point leaves nothing, temp files, or complete files the journal names; `recover_job`
+    # removes those no row references, so a rerun ends with no orphan and no half-written file.
+    def _job_key(self, job_id: str) -> str:
+        return hashlib.sha256(job_id.encode()).hexdigest()[:20]
+
+    def _journal(self, job_id: str) -> Path:
+        return self.images_dir / ".journal" / f"{self._job_key(job_id)}.log"
+
+    def _tmp_dir(self) -> Path:
+        return self.images_dir / ".tmp"
+
+    def recover_job(self, job_id: str) -> int:
+        """Remove what a killed run of this job left behind; returns the files removed."""
+        removed = 0
+        for part in self._tmp_dir().glob(f"{self._job_key(job_id)}-*.part"):
+            part.unlink(missing_ok=True)
+            removed += 1
+        journal = self._journal(job_id)
+        if not journal.exists():
+            return removed
+        with self.connect() as con:
+            for line in journal.read_text(encoding="utf-8").splitlines():
+                sha, _, rel = line.partition(" ")
+                if not rel or con.execute(SHA_REFERENCED, [sha]).fetchone()[0]:
+                    continue
+                path = self.workspace / rel
+                if path.is_file():
+                    path.unlink()
+                    removed += 1
+        return removed
+
+    def save_images(self, job_id: str, user_id: str, items: Sequence[dict[str, Any]]) -> int:
+        """Store a batch of a job's results: image files first, then all rows in one transaction.
+
+        Each item has `spec_index` and either `data` (encoded image bytes, plus `suffix`,
+        default ".png") or `error` (a spec that failed for good: refused, undecodable), and
+        the other generated_images columns (prompt, negative_prompt, seed, backend, model,
+        params, vlt_attributes, metadata, width, height). Returns the rows added; saving a
+        spec twice is a no-op.
+        """
+        rows, written = [], []
+        for item in items:
+            row = {k: v for k, v in item.items() if k not in ("data", "suffix")}
+            row.update(id=image_id_for(job_id, item["spec_index"]), job_id=job_id, user_id=user_id)
+            if item.get("data") is None:
+                row["status"] = "failed"
+            else:
+                sha = hashlib.sha256(item["data"]).hexdigest()
+                row.update(sha256=sha, path=f"{IMAGES_DIRNAME}/{sha[:2]}/{sha}{item.get('suffix', '.png')}")
+                written.append((row, item["data"]))
+            rows.append(row)
+        if written:
+            journal = self._journal(job_id)
+            journal.parent.mkdir(parents=True, exist_ok=True)
+            with open(journal, "a", encoding="utf-8") as fh:
+                fh.writelines(f"{row['sha256']} {row['path']}\n" for row, _ in written)
+                fh.flush()
+                os.fsync(fh.fileno())
+            for row, data in written:
+                self._write_atomic(job_id, self.workspace / row["path"], data)
+        with self.transaction() as con:
+            return self._insert_images(con, rows)
+
+    def _write_atomic(self, job_id: str, final: Path, data: bytes) -> None:
+        if final.exists():
+            return  # content-addressed: the same bytes are already there
+        final.parent.mkdir(parents=True, exist_ok=True)
+        self._tmp_dir().mkdir(parents=True, exist_ok=True)
+        tmp = self._tmp_dir() / f"{self._job_key(job_id)}-{uuid.uuid4().hex}.part"
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, final)
+
     def jobs(self, run_id: str | None = None) -> pd.DataFrame:
         with self.connect() as con:
             if run_id is None:
                 return con.execute(SELECT_JOBS).df()
             return con.execute(SELECT_RUN_JOBS, [run_id]).df()
+
+    def stored_spec_count(self, job_id: str) -> int:
+        with self.connect() as con:
+            return int(con.execute(COUNT_SPECS, [job_id]).fetchone()[0])
 
     def prompt_specs(self, job_id: str) -> list[dict[str, Any]]:
         with self.connect() as con:
@@ -467,20 +596,26 @@ class Store:
                 r[key] = json.loads(r[key]) if r[key] is not None else None
         return rows
 
-    def add_generated_image(self, *, image_id: str, job_id: str, user_id: str, spec_index: int | None = None,
-                            prompt: str = "", negative_prompt: str = "", seed: int | None = None,
-                            backend: str | None = None, model: str | None = None,
-                            params: dict | None = None, vlt_attributes: dict | None = None,
-                            metadata: dict | None = None, width: int | None = None,
-                            height: int | None = None, sha256: str | None = None,
-                            path: str | None = None, status: str = "ok", error: str | None = None) -> bool:
+    def add_generated_image(self, *, image_id: str, job_id: str, user_id: str, **row: Any) -> bool:
         """Insert one image row; returns False if a row with this id already exists."""
         with self.transaction() as con:
-            n = con.execute(INSERT_IMAGE, [
-                image_id, job_id, spec_index, user_id, prompt, negative_prompt, seed, backend, model,
-                _json(params or {}), _json(vlt_attributes or {}), _json(metadata or {}), width, height,
-                sha256, path, status, error]).fetchone()[0]
-        return bool(n)
+            return self._insert_images(con, [{"id": image_id, "job_id": job_id, "user_id": user_id, **row}]) == 1
+
+    @staticmethod
+    def _insert_images(con: duckdb.DuckDBPyConnection, rows: Sequence[dict[str, Any]]) -> int:
+        """Insert image rows in one statement (DuckDB's executemany is slow); returns rows added."""
+        records = []
+        for r in rows:
+            rec = {c: r.get(c) for c in IMAGE_COLUMNS}
+            for key in ("params", "vlt_attributes", "metadata"):
+                rec[key] = _json(rec[key] or {})
+            rec["status"] = rec["status"] or "ok"
+            records.append(rec)
+        frame = pd.DataFrame.from_records(records, columns=IMAGE_COLUMNS)
+        for col in ("spec_index", "seed", "width", "height"):
+            frame[col] = frame[col].astype("Int64")
+        con.register("new_images", frame)
+        return int(con.execute(INSERT_IMAGES_FROM).fetchone()[0])
 
     def add_feedback(self, *, user_id: str, image_id: str, feedback_type: str, rating: int | None = None,
                      comment: str | None = None, is_outlier: bool = False, source: str = "api",
@@ -548,6 +683,11 @@ class Store:
 
     def free_disk_bytes(self) -> int:
         return shutil.disk_usage(self.workspace).free
+
+
+def image_id_for(job_id: str, spec_index: int) -> str:
+    """Image ids are derived from (job, spec), so a resumed job can never store a spec twice."""
+    return f"{job_id}-{spec_index:05d}"
 
 
 def open_store(workspace: str | Path, *, migrate: bool = True, lock_timeout: float = 30.0) -> Store:

@@ -136,9 +136,11 @@ def test_run_tiny_config_plans_every_round_and_resumes(cli, workspace):
     store = open_store(workspace)
     jobs = store.jobs(result["run_id"])
     assert list(jobs["round"]) == [1, 2]
-    assert set(jobs["status"]) == {"queued"}
+    assert set(jobs["status"]) == {"done"}
+    assert list(jobs["n_done"]) == [16, 16]
     assert set(jobs["user_id"]) == {"tester"}
-    assert store.table("runs").loc[0, "status"] == "planned"
+    assert store.table("runs").loc[0, "status"] == "done"
+    assert store.table_counts()["generated_images"] == 32
     assert len(store.table("vlt_attributes")) >= 60
     round1 = store.prompt_specs(jobs.loc[0, "id"])
     round2 = store.prompt_specs(jobs.loc[1, "id"])
@@ -147,8 +149,11 @@ def test_run_tiny_config_plans_every_round_and_resumes(cli, workspace):
         assert s["attributes"]["primary_color"] == "red" and s["attributes"]["length"] == "mini"
     # rerunning the same config resumes: nothing planned twice
     code, out, _ = cli("run", "--config", TINY, "--workspace", workspace, "--json")
-    assert code == 0 and not any(r["new"] for r in json.loads(out)["rounds"])
+    rounds = json.loads(out)["rounds"]
+    assert code == 0 and not any(r["new"] for r in rounds)
+    assert [r["generation"]["n_new"] for r in rounds] == [0, 0]
     assert store.table_counts()["prompt_specs"] == 32
+    assert store.table_counts()["generated_images"] == 32
 
 
 def test_init_doctor_and_purge(cli, workspace, monkeypatch):
@@ -168,6 +173,8 @@ def test_init_doctor_and_purge(cli, workspace, monkeypatch):
     code, out, _ = cli("purge", "--user", "tester", "--workspace", workspace, "--json")
     purged = json.loads(out)
     assert code == 0 and purged["rows"]["prompt_specs"] == 32 and purged["rows"]["generation_jobs"] == 2
+    assert purged["rows"]["generated_images"] == 32 and purged["files"] > 0
+    assert not list((workspace / "images").rglob("*.png"))
     code, _, err = cli("purge", "--user", "x", "--workspace", workspace / "nowhere")
     assert code == 2 and "no store at" in err
 

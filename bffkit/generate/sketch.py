@@ -1,0 +1,764 @@
+"""`sketch`: a procedural renderer of fashion flats, the offline default backend.
+
+It draws what a spec asks for — garment category silhouette, length, sleeve length and type,
+neckline, fit, waistline, primary and secondary colour, pattern, fabric hint, background —
+so every later stage has real, checkable images on a machine with no network and no GPU.
+
+Rendering is deterministic for (attributes, seed); the seed jitters position, scale, colour
+and pattern phase so two seeds differ. Like a real generator it sometimes fails: with
+probability `defect_rate` the image gets one of a few realistic failure modes (wrong colour,
+cropped, smudged, missing sleeves), recorded in the metadata as ground truth.
+
+Coordinates below are fractions of the canvas (x right, y down); `_Frame` maps them to
+pixels through the seeded jitter.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+from PIL import Image, ImageChops, ImageDraw, ImageFilter
+
+DEFECT_MODES = ("wrong_color", "cropped", "smudged", "missing_sleeves")
+
+COLORS: dict[str, tuple[int, int, int]] = {
+    "black": (28, 28, 30), "white": (246, 246, 244), "ivory": (238, 230, 208), "grey": (128, 130, 134),
+    "navy": (30, 42, 86), "blue": (40, 88, 200), "light blue": (150, 192, 232), "teal": (22, 138, 140),
+    "green": (40, 150, 60), "sage": (156, 180, 140), "olive": (112, 116, 46), "emerald": (8, 112, 76),
+    "red": (200, 28, 36), "burgundy": (110, 20, 40), "pink": (236, 72, 150), "blush": (236, 180, 182),
+    "orange": (238, 118, 26), "coral": (246, 128, 108), "yellow": (248, 214, 40), "mustard": (206, 160, 30),
+    "purple": (110, 44, 150), "lavender": (190, 166, 226), "brown": (108, 66, 36), "camel": (196, 154, 104),
+    "gold": (212, 175, 55), "silver": (192, 192, 200),
+}
+OUTLINE = (34, 34, 38)
+
+BACKGROUNDS: dict[str, tuple[tuple[int, int, int], tuple[int, int, int]]] = {
+    # (top colour, bottom colour) of a vertical gradient
+    "plain white": ((252, 252, 252), (244, 244, 244)),
+    "studio grey": ((214, 214, 216), (170, 170, 174)),
+    "pastel backdrop": ((250, 224, 230), (226, 236, 250)),
+    "urban street": ((176, 180, 188), (96, 96, 100)),
+    "nature": ((196, 226, 178), (92, 140, 70)),
+    "runway": ((40, 40, 48), (150, 150, 156)),
+    "interior": ((236, 224, 204), (188, 164, 132)),
+    "seaside": ((160, 206, 240), (232, 214, 170)),
+}
+
+FIT_WIDTH = {"slim": 0.86, "regular": 1.0, "relaxed": 1.12, "oversized": 1.28, "tailored": 0.93}
+DRESS_LENGTH = {"mini": 0.52, "above-knee": 0.6, "knee-length": 0.68, "midi": 0.79, "maxi": 0.9, "floor-length": 0.96}
+TOP_LENGTH = {"cropped": 0.36, "hip-length": 0.53, "longline": 0.63, "tunic": 0.67}
+LEG_END = {"full-length": 0.95, "ankle": 0.89, "cropped": 0.8, "capri": 0.72}
+SLEEVE_LENGTH = {"short": 0.1, "elbow": 0.2, "three-quarter": 0.28, "long": 0.38, "extra-long": 0.46}
+WAIST_Y = {"empire waist": 0.29, "high waist": 0.33, "natural waist": 0.39, "basque waist": 0.42, "drop waist": 0.5}
+# hem half-width of a skirt part (at the hem), relative to the waist
+SKIRT_FLARE = {
+    "a-line": 0.24, "sheath": 0.145, "shift": 0.18, "fit and flare": 0.31, "bodycon": 0.125,
+    "mermaid": 0.28, "trumpet": 0.25, "peplum": 0.16, "tent": 0.33, "balloon": 0.17, "slip": 0.19,
+    "ball gown": 0.4,
+}
+# (half-width at the hem, half-width at the knee) of one trouser leg
+LEG_SHAPE = {
+    "skinny": (0.038, 0.048), "straight": (0.068, 0.07), "wide-leg": (0.118, 0.1), "flared": (0.125, 0.058),
+    "bootcut": (0.085, 0.06), "tapered": (0.042, 0.066), "barrel": (0.06, 0.1),
+}
+# sleeve shape: (width at shoulder, width in the middle, width at the end) as canvas fractions
+SLEEVE_TYPE = {
+    "set-in": (0.1, 0.085, 0.075), "puff": (0.16, 0.12, 0.07), "bishop": (0.1, 0.14, 0.06),
+    "bell": (0.1, 0.11, 0.19), "cap": (0.1, 0.1, 0.1), "raglan": (0.11, 0.09, 0.075),
+    "kimono": (0.16, 0.15, 0.15), "lantern": (0.09, 0.17, 0.07), "batwing": (0.26, 0.12, 0.065),
+    "flutter": (0.1, 0.14, 0.2), "leg-of-mutton": (0.17, 0.1, 0.06),
+}
+CATEGORY_DEFAULTS: dict[str, dict[str, str]] = {
+    "dress": {"length": "knee-length", "sleeve_length": "short", "neckline": "crew", "silhouette": "a-line"},
+    "jumpsuit": {"sleeve_length": "sleeveless", "neckline": "v-neck", "leg_shape": "wide-leg"},
+    "top": {"sleeve_length": "sleeveless", "neckline": "scoop", "top_length": "cropped"},
+    "t-shirt": {"sleeve_length": "short", "neckline": "crew"},
+    "shirt": {"sleeve_length": "long", "neckline": "crew", "collar_type": "point collar"},
+    "blouse": {"sleeve_length": "long", "neckline": "v-neck"},
+    "sweater": {"sleeve_length": "long", "neckline": "crew"},
+    "cardigan": {"sleeve_length": "long", "neckline": "v-neck", "opening_type": "button-front"},
+    "hoodie": {"sleeve_length": "long", "neckline": "crew", "hood": "hooded", "pocket_type": "kangaroo pocket"},
+    "trousers": {"leg_shape": "straight", "leg_length": "full-length"},
+    "jeans": {"leg_shape": "straight", "leg_length": "full-length", "fit": "slim"},
+    "skirt": {"length": "knee-length", "silhouette": "a-line"},
+    "shorts": {"leg_shape": "straight"},
+    "coat": {"sleeve_length": "long", "length": "knee-length", "lapel_type": "notched lapel",
+             "opening_type": "single-breasted"},
+    "jacket": {"sleeve_length": "long", "top_length": "hip-length", "opening_type": "zip-front"},
+    "blazer": {"sleeve_length": "long", "lapel_type": "notched lapel", "opening_type": "single-breasted"},
+}
+UPPER = {"top", "t-shirt", "shirt", "blouse", "sweater", "cardigan", "hoodie", "jacket", "blazer", "coat"}
+SURFACE_FROM_MATERIAL = {"denim": "denim twill", "satin": "satin sheen", "silk": "satin sheen",
+                         "knit": "knit rib", "organza": "sheer", "tulle": "sheer", "chiffon": "sheer"}
+
+
+@dataclass
+class _Frame:
+    """Maps canvas fractions to pixels through the seeded jitter (scale about the centre, shift)."""
+
+    width: int
+    height: int
+    scale: float = 1.0
+    dx: float = 0.0
+    dy: float = 0.0
+
+    def __call__(self, x: float, y: float) -> tuple[float, float]:
+        return (((x - 0.5) * self.scale + 0.5 + self.dx) * self.width,
+                ((y - 0.5) * self.scale + 0.5 + self.dy) * self.height)
+
+    def pts(self, points: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
+        return [self(x, y) for x, y in points]
+
+    def box(self, x0: float, y0: float, x1: float, y1: float) -> list[float]:
+        (a, b), (c, d) = self(x0, y0), self(x1, y1)
+        return [min(a, c), min(b, d), max(a, c), max(b, d)]
+
+    def len(self, v: float) -> float:
+        return v * self.scale * min(self.width, self.height)
+
+
+@lru_cache(maxsize=64)
+def _gradient(top: tuple[int, int, int], bottom: tuple[int, int, int], w: int, h: int) -> np.ndarray:
+    t = np.linspace(0.0, 1.0, h, dtype=np.float32)[:, None, None]
+    col = (1 - t) * np.array(top, np.float32) + t * np.array(bottom, np.float32)
+    return np.broadcast_to(col, (h, w, 3)).astype(np.uint8)
+
+
+@lru_cache(maxsize=8)
+def _grid(w: int, h: int) -> tuple[np.ndarray, np.ndarray]:
+    return np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+
+
+def _mix(a, b, t: float) -> tuple[int, int, int]:
+    return tuple(int(round(x * (1 - t) + y * t)) for x, y in zip(a, b))
+
+
+def _contrast(color) -> tuple[int, int, int]:
+    lum = 0.299 * color[0] + 0.587 * color[1] + 0.114 * color[2]
+    return (250, 250, 248) if lum < 140 else (30, 30, 34)
+
+
+class SketchRenderer:
+    """Renders one fashion flat for a set of VLT attributes.
+
+    Parameters
+    ----------
+    width, height : int
+        Canvas size in pixels (256 x 256 by default).
+    defect_rate : float in [0, 1]
+        Probability that an image gets a failure mode (recorded in the metadata).
+    """
+
+    def __init__(self, width: int = 256, height: int = 256, defect_rate: float = 0.15):
+        if not 0.0 <= defect_rate <= 1.0:
+            raise ValueError(f"`defect_rate` must be in [0, 1]; got {defect_rate}")
+        self.width, self.height, self.defect_rate = int(width), int(height), float(defect_rate)
+
+    # ------------------------------------------------------------------ public
+    def render(self, attributes: Mapping[str, str], seed: int) -> tuple[Image.Image, dict]:
+        """Draw the garment; returns the RGB image and metadata (defect, what was drawn)."""
+        rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x5E7C4]))
+        attrs = dict(CATEGORY_DEFAULTS.get(attributes.get("category", "dress"), {}))
+        attrs.update({k: v for k, v in attributes.items() if v is not None})
+        attrs.setdefault("category", "dress")
+        drawn = dict(attrs)
+
+        # 1. Decide the failure mode (ground truth for quality filtering)
+        defect = None
+        if rng.random() < self.defect_rate:
+            modes = list(DEFECT_MODES)
+            if attrs.get("sleeve_length") in (None, "sleeveless") or attrs["category"] in ("trousers", "jeans", "skirt", "shorts"):
+                modes.remove("missing_sleeves")
+            defect = modes[int(rng.integers(len(modes)))]
+        primary = attrs.get("primary_color", "navy")
+        if defect == "wrong_color":
+            others = [c for c in COLORS if c != primary and c != attrs.get("secondary_color")]
+            primary = others[int(rng.integers(len(others)))]
+            drawn["primary_color"] = primary
+        if defect == "missing_sleeves":
+            drawn["sleeve_length"] = "sleeveless"
+
+        # 2. Jitter and canvas
+        frame = _Frame(self.width, self.height, scale=float(rng.uniform(0.92, 1.02)),
+                       dx=float(rng.uniform(-0.025, 0.025)), dy=float(rng.uniform(-0.02, 0.02)))
+        if defect == "cropped":
+            side = int(rng.integers(4))
+            frame.scale *= float(rng.uniform(1.25, 1.6))
+            shift = float(rng.uniform(0.28, 0.4))
+            frame.dx, frame.dy = [(shift, 0), (-shift, 0), (0, shift), (0, -shift)][side]
+        base = self._color(primary, rng)
+        secondary = self._color(attrs.get("secondary_color") or self._default_secondary(primary, attrs), rng)
+        canvas = self._background(attrs.get("background", "plain white"), rng)
+
+        # 3. Garment mask, then fill it with the pattern and fabric finish
+        mask = Image.new("L", (self.width, self.height), 0)
+        details = Image.new("L", (self.width, self.height), 0)
+        self._draw_garment(ImageDraw.Draw(mask), ImageDraw.Draw(details), frame, drawn, rng)
+        texture = self._pattern(attrs.get("pattern", "solid"), attrs, base, secondary, rng)
+        surface = attrs.get("surface") or SURFACE_FROM_MATERIAL.get(attrs.get("material", ""))
+        texture = self._surface(texture, surface, rng)
+        alpha = mask if surface != "sheer" else mask.point(lambda v: v * 150 // 255)
+        canvas.paste(texture, (0, 0), alpha)
+
+        # 4. Outline and construction lines
+        edges = mask.filter(ImageFilter.FIND_EDGES).point(lambda v: 255 if v > 40 else 0)
+        lines = ImageChops.lighter(edges, details)
+        canvas.paste(OUTLINE, (0, 0), lines)
+
+        # 5. Failure modes that act on the finished image
+        if defect == "smudged":
+            canvas = self._smudge(canvas, rng)
+        meta = {"renderer": "sketch-v1", "defect": defect, "rendered": drawn}
+        return canvas, meta
+
+    # ------------------------------------------------------------------ colour and background
+    def _color(self, name: str, rng) -> tuple[int, int, int]:
+        r, g, b = COLORS.get(name, COLORS["navy"])
+        j = rng.integers(-8, 9, size=3)
+        return tuple(int(np.clip(c + d, 0, 255)) for c, d in zip((r, g, b), j))
+
+    @staticmethod
+    def _default_secondary(primary: str, attrs: Mapping[str, str]) -> str:
+        if attrs.get("pattern") == "animal print":
+            return "black" if primary not in ("black", "navy", "brown") else "camel"
+        return "white" if primary in ("black", "navy", "burgundy", "emerald", "red", "blue", "purple", "brown",
+                                      "teal", "green", "olive", "grey") else "navy"
+
+    def _background(self, name: str, rng) -> Image.Image:
+        top, bottom = BACKGROUNDS.get(name, BACKGROUNDS["plain white"])
+        arr = _gradient(top, bottom, self.width, self.height)
+        img = Image.fromarray(arr, "RGB")
+        if name in ("urban street", "runway", "seaside", "nature"):
+            d = ImageDraw.Draw(img)
+            y = int(self.height * float(rng.uniform(0.8, 0.86)))
+            d.line([(0, y), (self.width, y)], fill=_mix(bottom, (0, 0, 0), 0.25), width=2)
+        return img
+
+    # ------------------------------------------------------------------ garments
+    def _draw_garment(self, m: ImageDraw.ImageDraw, d: ImageDraw.ImageDraw, f: _Frame, a: dict, rng) -> None:
+        cat = a["category"]
+        fit = FIT_WIDTH.get(a.get("fit", "regular"), 1.0)
+        lw = max(1, int(round(f.len(0.006))))
+        if cat in ("trousers", "jeans", "shorts"):
+            self._trousers(m, d, f, a, fit, top=0.16, lw=lw, shorts=cat == "shorts")
+            if cat == "jeans":
+                self._jeans_details(m, d, f, fit, lw)
+            return
+        if cat == "skirt":
+            self._skirt(m, d, f, a, fit, waist_y=0.2, waist_w=0.13 * fit, lw=lw)
+            return
+        # upper body: tops, dresses, jumpsuits, outerwear
+        neck_y = 0.13
+        waist_y = WAIST_Y.get(a.get("waistline", "natural waist"), 0.39)
+        if cat == "dress":
+            hem_y = waist_y + 0.04
+        elif cat == "jumpsuit":
+            hem_y = 0.42
+            waist_y = 0.4
+        elif cat == "coat":
+            hem_y = DRESS_LENGTH.get(a.get("length", "knee-length"), 0.68)
+        else:
+            default = {"blazer": "longline", "jacket": "hip-length", "top": "hip-length"}.get(cat, "hip-length")
+            hem_y = TOP_LENGTH.get(a.get("top_length", default), 0.53)
+            if cat == "blazer" and "top_length" not in a:
+                hem_y = 0.58
+        if cat in ("coat", "jacket", "blazer"):
+            fit *= 1.06
+        self._bodice(m, d, f, a, fit, neck_y, waist_y, hem_y, lw)
+        if cat == "dress":
+            self._skirt(m, d, f, a, fit, waist_y=waist_y, waist_w=0.125 * fit, lw=lw, seam=True)
+        elif cat == "jumpsuit":
+            self._trousers(m, d, f, a, fit, top=0.4, lw=lw, shorts=False)
+            d.line(f.pts([(0.5 - 0.125 * fit, 0.41), (0.5 + 0.125 * fit, 0.41)]), fill=255, width=lw)
+        self._upper_details(m, d, f, a, fit, neck_y, waist_y, hem_y, lw)
+
+    def _bodice(self, m, d, f, a, fit, neck_y, waist_y, hem_y, lw) -> None:
+        neckline = a.get("neckline", "crew")
+        waist_y = min(waist_y, hem_y - 0.02)  # a cropped top ends above the natural waist
+        sw, ww = 0.165 * fit, (0.12 if a.get("silhouette") == "bodycon" else 0.13) * fit
+        hw = max(ww, 0.145 * fit) if hem_y > waist_y + 0.06 else ww
+        top_y = neck_y
+        if neckline in ("strapless", "off-the-shoulder", "sweetheart"):
+            top_y = 0.2
+        armpit_y = 0.27
+        left = [(0.5 - sw, top_y + 0.02), (0.5 - sw + 0.012, armpit_y), (0.5 - ww, waist_y), (0.5 - hw, hem_y)]
+        right = [(1 - x, y) for x, y in reversed(left)]
+        if neckline in ("strapless", "off-the-shoulder", "sweetheart"):
+            left[0] = (0.5 - ww - 0.02, top_y)
+            right[-1] = (0.5 + ww + 0.02, top_y)
+        if neckline == "one-shoulder":
+            right[-1] = (0.5 + ww + 0.02, 0.22)
+        if neckline == "halter":
+            left[0], right[-1] = (0.5 - ww, 0.2), (0.5 + ww, 0.2)
+        m.polygon(f.pts(left + right), fill=255)
+        if neckline == "halter":
+            m.polygon(f.pts([(0.47, 0.09), (0.53, 0.09), (0.5 + ww * 0.7, 0.21), (0.5 - ww * 0.7, 0.21)]), fill=255)
+        sleeves = a.get("sleeve_length", "sleeveless")
+        if sleeves != "sleeveless" and neckline not in ("strapless", "halter"):
+            for side in (-1, 1):
+                if neckline == "one-shoulder" and side == 1:
+                    continue
+                self._sleeve(m, d, f, a, side, sw, top_y, armpit_y, lw)
+        elif neckline not in ("strapless", "halter", "one-shoulder", "off-the-shoulder", "sweetheart"):
+            straps = a.get("strap_type")
+            if straps == "spaghetti straps":
+                for side in (-1, 1):  # thin straps: cut the shoulder away except a line
+                    m.polygon(f.pts([(0.5 + side * 0.07, top_y - 0.01), (0.5 + side * (sw + 0.02), top_y - 0.01),
+                                     (0.5 + side * (sw + 0.02), 0.21), (0.5 + side * 0.105, 0.21)]), fill=0)
+                    m.line(f.pts([(0.5 + side * 0.085, top_y), (0.5 + side * 0.1, 0.21)]), fill=255, width=lw + 1)
+        self._neckline(m, d, f, neckline, top_y, lw)
+
+    def _sleeve(self, m, d, f, a, side, sw, top_y, armpit_y, lw) -> None:
+        length = SLEEVE_LENGTH.get(a.get("sleeve_length", "long"), 0.38)
+        w0, wm, w1 = SLEEVE_TYPE.get(a.get("sleeve_type", "set-in"), SLEEVE_TYPE["set-in"])
+        if a.get("sleeve_type") == "cap":
+            length = min(length, 0.06)
+        shoulder = (0.5 + side * sw, top_y + 0.02)
+        armpit = (0.5 + side * (sw - 0.012), armpit_y)
+        if a.get("sleeve_type") == "batwing":
+            armpit = (0.5 + side * (sw - 0.04), 0.38)
+        # the sleeve hangs down and outwards at about 30 degrees from vertical
+        ang = math.radians(28 if a.get("sleeve_type") not in ("kimono", "batwing") else 50)
+        ux, uy = side * math.sin(ang), math.cos(ang)
+        nx, ny = uy * side, -ux * side  # normal pointing up/out
+        cx, cy = (shoulder[0] + armpit[0]) / 2, (shoulder[1] + armpit[1]) / 2
+        cx += side * 0.01
+        mid = (cx + ux * length * 0.5, cy + uy * length * 0.5)
+        end = (cx + ux * length, cy + uy * length)
+
+        def off(p, w, s):
+            return (p[0] + s * nx * w / 2, p[1] + s * ny * w / 2)
+
+        outer = [shoulder, off(mid, wm, 1), off(end, w1, 1)]
+        inner = [off(end, w1, -1), off(mid, wm, -1), armpit]
+        m.polygon(f.pts(outer + inner), fill=255)
+        if a.get("sleeve_type") in ("puff", "leg-of-mutton"):
+            m.ellipse(f.box(cx - 0.05 + side * 0.02, cy - 0.05, cx + 0.05 + side * 0.02, cy + 0.05), fill=255)
+        if a.get("cuff_type") or a.get("category") in ("shirt", "sweater", "hoodie", "cardigan"):
+            c0, c1 = off(end, w1 * 0.9, 1), off(end, w1 * 0.9, -1)
+            back = (-ux * 0.03, -uy * 0.03)
+            d.line(f.pts([(c0[0] + back[0], c0[1] + back[1]), (c1[0] + back[0], c1[1] + back[1])]), fill=255, width=lw)
+        if a.get("sleeve_type") == "raglan":
+            d.line(f.pts([(0.5 + side * 0.05, top_y + 0.005), armpit]), fill=255, width=lw)
+
+    def _neckline(self, m, d, f, neckline, top_y, lw) -> None:
+        y = top_y
+        cut = {
+            "crew": lambda: m.ellipse(f.box(0.44, y - 0.035, 0.56, y + 0.035), fill=0),
+            "scoop": lambda: m.ellipse(f.box(0.41, y - 0.07, 0.59, y + 0.075), fill=0),
+            "boat": lambda: m.ellipse(f.box(0.38, y - 0.025, 0.62, y + 0.022), fill=0),
+            "v-neck": lambda: m.polygon(f.pts([(0.44, y - 0.01), (0.56, y - 0.01), (0.5, y + 0.12)]), fill=0),
+            "plunging": lambda: m.polygon(f.pts([(0.445, y - 0.01), (0.555, y - 0.01), (0.5, y + 0.21)]), fill=0),
+            "square": lambda: m.rectangle(f.box(0.43, y - 0.01, 0.57, y + 0.07), fill=0),
+            "keyhole": lambda: (m.ellipse(f.box(0.45, y - 0.03, 0.55, y + 0.03), fill=0),
+                                m.ellipse(f.box(0.48, y + 0.02, 0.52, y + 0.08), fill=0)),
+            "cowl": lambda: m.ellipse(f.box(0.42, y - 0.05, 0.58, y + 0.06), fill=0),
+            "sweetheart": lambda: (m.ellipse(f.box(0.36, y - 0.04, 0.5, y + 0.025), fill=0),
+                                   m.ellipse(f.box(0.5, y - 0.04, 0.64, y + 0.025), fill=0),
+                                   m.polygon(f.pts([(0.47, y), (0.53, y), (0.5, y + 0.045)]), fill=0)),
+            "halter": lambda: m.polygon(f.pts([(0.47, 0.1), (0.53, 0.1), (0.5, 0.25)]), fill=0),
+        }
+        if neckline in cut:
+            cut[neckline]()
+        if neckline == "cowl":
+            for k in range(3):
+                d.arc(f.box(0.43, y - 0.02 + k * 0.025, 0.57, y + 0.05 + k * 0.025), 20, 160, fill=255, width=lw)
+        if neckline in ("turtleneck", "high neck"):
+            h = 0.07 if neckline == "turtleneck" else 0.035
+            m.rectangle(f.box(0.445, y - h, 0.555, y + 0.01), fill=255)
+            if neckline == "turtleneck":
+                for k in (1, 2):
+                    d.line(f.pts([(0.445, y - h * k / 3), (0.555, y - h * k / 3)]), fill=255, width=lw)
+        if neckline == "off-the-shoulder":
+            d.line(f.pts([(0.3, 0.22), (0.7, 0.22)]), fill=255, width=lw)
+
+    def _skirt(self, m, d, f, a, fit, waist_y, waist_w, lw, seam=False) -> None:
+        sil = a.get("silhouette", "a-line")
+        hem_y = DRESS_LENGTH.get(a.get("length", "knee-length"), 0.68)
+        if a.get("category") == "skirt":
+            hem_y -= 0.06  # a skirt alone starts higher on the canvas
+        hw = SKIRT_FLARE.get(sil, 0.24) * max(fit, 0.95)
+        wl, wr = 0.5 - waist_w, 0.5 + waist_w
+        if sil in ("mermaid", "trumpet"):
+            knee = waist_y + (hem_y - waist_y) * (0.62 if sil == "mermaid" else 0.5)
+            pts = [(wl, waist_y), (0.5 - waist_w * 1.15, knee - 0.06), (0.5 - waist_w * 0.9, knee), (0.5 - hw, hem_y),
+                   (0.5 + hw, hem_y), (0.5 + waist_w * 0.9, knee), (0.5 + waist_w * 1.15, knee - 0.06), (wr, waist_y)]
+        elif sil == "balloon":
+            mid = (waist_y + hem_y) / 2
+            pts = [(wl, waist_y), (0.5 - hw * 1.5, mid), (0.5 - hw * 0.85, hem_y), (0.5 + hw * 0.85, hem_y),
+                   (0.5 + hw * 1.5, mid), (wr, waist_y)]
+        else:
+            pts = [(wl, waist_y), (0.5 - hw, hem_y), (0.5 + hw, hem_y), (wr, waist_y)]
+        m.polygon(f.pts(pts), fill=255)
+        if sil == "peplum":
+            m.polygon(f.pts([(wl, waist_y), (0.5 - waist_w - 0.07, waist_y + 0.08), (0.5 + waist_w + 0.07, waist_y + 0.08),
+                             (wr, waist_y)]), fill=255)
+            d.line(f.pts([(0.5 - waist_w - 0.05, waist_y + 0.07), (0.5 + waist_w + 0.05, waist_y + 0.07)]),
+                   fill=255, width=lw)
+        if seam or a.get("category") == "skirt":
+            d.line(f.pts([(wl, waist_y), (wr, waist_y)]), fill=255, width=lw)
+        if a.get("category") == "skirt":
+            m.rectangle(f.box(wl, waist_y - 0.025, wr, waist_y), fill=255)
+        if a.get("finishing") == "pleated" or sil in ("fit and flare", "ball gown"):
+            n = 7
+            for k in range(1, n):
+                t = k / n
+                x0 = wl + (wr - wl) * t
+                x1 = (0.5 - hw) + 2 * hw * t
+                d.line(f.pts([(x0, waist_y + 0.02), (x1, hem_y - 0.01)]), fill=255, width=max(1, lw - 1))
+        if a.get("finishing") == "tiered":
+            for t in (1 / 3, 2 / 3):
+                y = waist_y + (hem_y - waist_y) * t
+                half = waist_w + (hw - waist_w) * t
+                d.line(f.pts([(0.5 - half, y), (0.5 + half, y)]), fill=255, width=lw)
+        self._slit(m, a, f, hem_y, hw)
+
+    def _slit(self, m, a, f, hem_y, hw) -> None:
+        slit = a.get("slit")
+        if not slit:
+            return
+        x = {"side slit": 0.5 - hw * 0.8, "thigh-high slit": 0.5 - hw * 0.5}.get(slit, 0.5)
+        depth = 0.22 if slit == "thigh-high slit" else 0.1
+        m.polygon(f.pts([(x - 0.02, hem_y + 0.01), (x + 0.02, hem_y + 0.01), (x, hem_y - depth)]), fill=0)
+
+    def _trousers(self, m, d, f, a, fit, top, lw, shorts) -> None:
+        hem_w, knee_w = LEG_SHAPE.get(a.get("leg_shape", "straight"), LEG_SHAPE["straight"])
+        waist_w = 0.14 * fit
+        crotch = top + 0.18
+        end = 0.44 if shorts else LEG_END.get(a.get("leg_length", "full-length"), 0.95)
+        if shorts:
+            hem_w = max(hem_w, 0.085) * fit
+        knee = crotch + (end - crotch) * 0.45
+        for side in (-1, 1):
+            c_hem = 0.5 + side * (waist_w * 0.55 + (0.02 if shorts else 0.0))
+            c_knee = 0.5 + side * waist_w * 0.5
+            outer_hip = (0.5 + side * waist_w * 1.05, crotch - 0.04)
+            leg = [(0.5, top), (0.5 + side * waist_w, top), outer_hip]
+            if not shorts:
+                leg.append((c_knee + side * knee_w * fit, knee))
+            leg += [(c_hem + side * hem_w * fit, end), (c_hem - side * hem_w * fit, end)]
+            if not shorts:
+                leg.append((c_knee - side * knee_w * fit, knee))
+            leg += [(0.5 + side * 0.008, crotch), (0.5, crotch)]
+            m.polygon(f.pts(leg), fill=255)
+        m.rectangle(f.box(0.5 - waist_w, top, 0.5 + waist_w, top + 0.035), fill=255)
+        d.line(f.pts([(0.5 - waist_w, top + 0.035), (0.5 + waist_w, top + 0.035)]), fill=255, width=lw)
+        d.line(f.pts([(0.5, top + 0.035), (0.5, crotch - 0.03)]), fill=255, width=lw)
+        if a.get("pocket_type") == "cargo pockets" and not shorts:
+            for side in (-1, 1):
+                x = 0.5 + side * (waist_w * 0.55 + knee_w * 0.5)
+                d.rectangle(f.box(x - 0.035, knee - 0.06, x + 0.035, knee + 0.02), outline=255, width=lw)
+
+    def _jeans_details(self, m, d, f, fit, lw) -> None:
+        waist_w = 0.14 * fit
+        for k in range(5):  # belt loops stand above the waistband
+            x = 0.5 - waist_w * 0.9 + k * waist_w * 0.45
+            m.rectangle(f.box(x - 0.008, 0.135, x + 0.008, 0.2), fill=255)
+            d.rectangle(f.box(x - 0.008, 0.135, x + 0.008, 0.2), outline=255, width=max(1, lw - 1))
+        for side in (-1, 1):  # scooped front pockets
+            d.arc(f.box(0.5 + side * 0.16 - 0.07, 0.14, 0.5 + side * 0.16 + 0.07, 0.28),
+                  90 if side < 0 else 0, 180 if side < 0 else 90, fill=255, width=lw)
+        d.rectangle(f.box(0.5 + waist_w * 0.45, 0.21, 0.5 + waist_w * 0.75, 0.245), outline=255, width=1)
+
+    def _upper_details(self, m, d, f, a, fit, neck_y, waist_y, hem_y, lw) -> None:
+        cat = a["category"]
+        opening = a.get("opening_type")
+        if cat in ("coat", "blazer", "jacket", "cardigan", "shirt") or opening in (
+                "button-front", "zip-front", "single-breasted", "double-breasted", "open-front", "wrap"):
+            if opening == "wrap":
+                d.line(f.pts([(0.44, neck_y + 0.02), (0.5 + 0.12 * fit, waist_y)]), fill=255, width=lw)
+            else:
+                d.line(f.pts([(0.5, neck_y + 0.04), (0.5, hem_y)]), fill=255, width=lw)
+            if opening == "double-breasted":
+                cols = (0.45, 0.55)
+            elif opening in ("zip-front", "open-front", "pullover"):
+                cols = ()
+            else:
+                cols = (0.5,) if cat != "blazer" else (0.5,)
+            n = 2 if cat == "blazer" else max(3, int((hem_y - neck_y) / 0.09))
+            r = f.len(0.009)
+            for x in cols:
+                for k in range(n):
+                    y = neck_y + 0.12 + k * (hem_y - neck_y - 0.15) / max(n - 1, 1) if n > 1 else waist_y
+                    cx, cy = f(x + 0.012, y)
+                    d.ellipse([cx - r, cy - r, cx + r, cy + r], outline=255, width=max(1, lw - 1))
+            if opening == "zip-front":
+                for k in range(int((hem_y - neck_y) / 0.02)):
+                    y = neck_y + 0.04 + k * 0.02
+                    d.line(f.pts([(0.492, y), (0.508, y)]), fill=255, width=1)
+        lapel = a.get("lapel_type")
+        if cat in ("coat", "blazer", "jacket") and lapel and lapel != "collarless":
+            depth = 0.12 if lapel != "wide lapel" else 0.15
+            for side in (-1, 1):
+                tip = (0.5 + side * (0.1 if lapel == "peak lapel" else 0.08), neck_y + 0.07)
+                d.line(f.pts([(0.5 + side * 0.05, neck_y - 0.005), tip, (0.5, neck_y + depth)]), fill=255, width=lw)
+                if lapel == "notched lapel":
+                    d.line(f.pts([tip, (0.5 + side * 0.06, neck_y + 0.055)]), fill=255, width=lw)
+        collar = a.get("collar_type")
+        if collar in ("point collar", "button-down collar", "polo collar") or (cat == "shirt" and not collar):
+            for side in (-1, 1):
+                m.polygon(f.pts([(0.5, neck_y + 0.03), (0.5 + side * 0.065, neck_y - 0.02),
+                                 (0.5 + side * 0.075, neck_y + 0.05)]), fill=255)
+                d.polygon(f.pts([(0.5, neck_y + 0.03), (0.5 + side * 0.065, neck_y - 0.02),
+                                 (0.5 + side * 0.075, neck_y + 0.05)]), outline=255, width=lw)
+        elif collar in ("peter pan collar", "sailor collar", "ruffled collar", "oversized collar"):
+            big = 0.09 if collar in ("sailor collar", "oversized collar") else 0.065
+            for side in (-1, 1):
+                box = f.box(0.5 + min(0, side) * big, neck_y - 0.01, 0.5 + max(0, side) * big, neck_y + big * 0.8)
+                d.pieslice(box, 0, 360, outline=255, width=lw)
+        elif collar in ("mandarin collar", "shawl collar", "pussy-bow collar"):
+            d.rectangle(f.box(0.45, neck_y - 0.03, 0.55, neck_y + 0.005), outline=255, width=lw)
+            m.rectangle(f.box(0.45, neck_y - 0.03, 0.55, neck_y + 0.005), fill=255)
+            if collar == "pussy-bow collar":
+                d.ellipse(f.box(0.47, neck_y + 0.01, 0.53, neck_y + 0.05), outline=255, width=lw)
+        if a.get("hood") or cat == "hoodie":
+            m.ellipse(f.box(0.4, neck_y - 0.1, 0.6, neck_y + 0.03), fill=255)
+            d.arc(f.box(0.43, neck_y - 0.07, 0.57, neck_y + 0.04), 180, 360, fill=255, width=lw)
+        if a.get("pocket_type") == "kangaroo pocket":
+            d.polygon(f.pts([(0.42, hem_y - 0.13), (0.58, hem_y - 0.13), (0.62, hem_y - 0.03), (0.38, hem_y - 0.03)]),
+                      outline=255, width=lw)
+        elif a.get("pocket_type") in ("patch pockets", "flap pockets", "welt pockets") and cat != "dress":
+            for side in (-1, 1):
+                x = 0.5 + side * 0.085 * fit
+                y = min(hem_y - 0.1, waist_y + 0.08)
+                if a["pocket_type"] == "welt pockets":
+                    d.line(f.pts([(x - 0.035, y), (x + 0.035, y)]), fill=255, width=lw + 1)
+                else:
+                    d.rectangle(f.box(x - 0.035, y, x + 0.035, y + 0.06), outline=255, width=lw)
+                    if a["pocket_type"] == "flap pockets":
+                        d.line(f.pts([(x - 0.035, y + 0.02), (x + 0.035, y + 0.02)]), fill=255, width=lw)
+        if cat in ("sweater", "hoodie", "cardigan") or a.get("knit_type"):
+            d.line(f.pts([(0.5 - 0.14 * fit, hem_y - 0.03), (0.5 + 0.14 * fit, hem_y - 0.03)]), fill=255, width=lw)
+        detail = a.get("waist_detail")
+        if detail in ("belted", "tie", "cinched", "corset"):
+            y = waist_y
+            m.rectangle(f.box(0.5 - 0.14 * fit, y - 0.015, 0.5 + 0.14 * fit, y + 0.015), fill=255)
+            d.rectangle(f.box(0.5 - 0.14 * fit, y - 0.015, 0.5 + 0.14 * fit, y + 0.015), outline=255, width=lw)
+            if detail == "belted":
+                d.rectangle(f.box(0.48, y - 0.02, 0.52, y + 0.02), outline=255, width=lw)
+        if a.get("category") == "dress" and a.get("waistline") in ("empire waist", "drop waist", "high waist"):
+            d.line(f.pts([(0.5 - 0.13 * fit, waist_y), (0.5 + 0.13 * fit, waist_y)]), fill=255, width=lw)
+
+    # ------------------------------------------------------------------ patterns and finishes
+    def _pattern(self, pattern: str, a: Mapping[str, str], base, second, rng) -> Image.Image:
+        w, h = self.width, self.height
+        scale = {"small": 0.6, "medium": 1.0, "large": 1.7}.get(a.get("pattern_scale", "medium"), 1.0)
+        unit = max(4.0, min(w, h) / 20.0 * scale * float(rng.uniform(0.85, 1.15)))
+        X, Y = _grid(w, h)
+        ox, oy = rng.uniform(0, unit * 4, size=2)
+        Xs, Ys = X + ox, Y + oy
+        base_arr = np.array(base, np.uint8)
+        sec_arr = np.array(second, np.uint8)
+        img = None
+        if pattern == "stripes":
+            direction = a.get("stripe_direction", "horizontal")
+            coord = {"vertical": Xs, "diagonal": (Xs + Ys) / math.sqrt(2)}.get(direction, Ys)
+            sel = (coord % (unit * 1.6)) < unit * 0.6
+        elif pattern == "check":
+            p = unit * 1.2
+            a1, b1 = (Xs % (2 * p)) < p, (Ys % (2 * p)) < p
+            arr = np.where((a1 & b1)[..., None], sec_arr, np.where((a1 ^ b1)[..., None],
+                           np.array(_mix(base, second, 0.5), np.uint8), base_arr))
+            img = Image.fromarray(arr.astype(np.uint8), "RGB")
+        elif pattern == "houndstooth":
+            tile = np.array([[1, 1, 1, 1, 0, 0, 0, 1], [1, 1, 1, 1, 0, 0, 1, 1], [1, 1, 1, 1, 0, 1, 1, 1],
+                             [1, 1, 1, 1, 1, 1, 1, 1], [0, 0, 0, 1, 1, 1, 1, 0], [0, 0, 1, 0, 1, 1, 0, 0],
+                             [0, 1, 0, 0, 1, 0, 0, 0], [1, 0, 0, 0, 0, 0, 0, 0]], bool)
+            cell = max(1.0, unit / 5.0)
+            sel = tile[(Ys / cell).astype(int) % 8, (Xs / cell).astype(int) % 8]
+        elif pattern == "geometric":
+            p = unit * 1.6
+            sel = (np.abs(Xs % p - p / 2) + np.abs(Ys % p - p / 2)) < p * 0.3
+        elif pattern == "chevron":
+            p = unit * 1.6
+            sel = ((Ys + np.abs((Xs % p) - p / 2)) % p) < p * 0.45
+        elif pattern == "argyle":
+            p = unit * 2.2
+            diamond = (np.abs(Xs % p - p / 2) / (p / 2) + np.abs(Ys % (p * 1.4) - p * 0.7) / (p * 0.7)) < 1
+            sel = diamond & (((Xs // p + Ys // (p * 1.4)) % 2) == 0)
+        elif pattern == "tie-dye":
+            cx, cy = w * rng.uniform(0.35, 0.65), h * rng.uniform(0.35, 0.6)
+            r = np.hypot(X - cx, Y - cy) + 6 * np.sin(np.arctan2(Y - cy, X - cx) * 6)
+            t = (0.5 + 0.5 * np.sin(r / unit * 1.3))[..., None]
+            arr = base_arr * (1 - t) + sec_arr * t
+            img = Image.fromarray(arr.astype(np.uint8), "RGB")
+        elif pattern == "camouflage":
+            img = self._blotches(base, [second, _mix(base, (0, 0, 0), 0.4), _mix(second, base, 0.5)], rng, unit * 3)
+        else:
+            sel = None
+        if img is None and sel is not None:
+            img = Image.fromarray(np.where(sel[..., None], sec_arr, base_arr).astype(np.uint8), "RGB")
+        if img is None:
+            img = Image.new("RGB", (w, h), base)
+            draw = ImageDraw.Draw(img)
+            if pattern == "polka dot":
+                self._dots(draw, unit, second, rng)
+            elif pattern == "floral":
+                self._flowers(draw, unit, second, rng)
+            elif pattern == "animal print":
+                self._animal(draw, img, a.get("animal_print", "leopard"), base, second, unit, rng)
+            elif pattern == "paisley":
+                self._paisley(draw, unit, second, rng)
+            elif pattern == "abstract":
+                for _ in range(14):
+                    x, y = rng.uniform(0, w), rng.uniform(0, h)
+                    ang = rng.uniform(0, math.pi)
+                    ln = rng.uniform(unit * 2, unit * 6)
+                    col = second if rng.random() < 0.6 else _mix(base, (255, 255, 255), 0.5)
+                    draw.line([(x, y), (x + ln * math.cos(ang), y + ln * math.sin(ang))], fill=col,
+                              width=int(unit * 0.9))
+            elif pattern == "toile":
+                for _ in range(int(w * h / (unit * unit * 9))):
+                    x, y = rng.uniform(0, w), rng.uniform(0, h)
+                    draw.arc([x, y, x + unit * 1.6, y + unit * 1.6], 0, 270, fill=second, width=1)
+                    draw.line([(x + unit * 0.8, y + unit * 0.8), (x + unit * 0.8, y + unit * 2)], fill=second)
+            elif pattern == "graphic":
+                cx, cy = w / 2, h * 0.38
+                draw.rectangle([cx - unit * 2, cy - unit, cx + unit * 2, cy + unit], fill=second)
+                draw.ellipse([cx - unit * 0.6, cy - unit * 0.6, cx + unit * 0.6, cy + unit * 0.6], fill=base)
+        return img
+
+    def _dots(self, draw, unit, color, rng) -> None:
+        w, h = self.width, self.height
+        p = unit * 1.5
+        r = unit * 0.35
+        ox, oy = rng.uniform(0, p, size=2)
+        row = 0
+        y = -p + oy
+        while y < h + p:
+            x = -p + ox + (p / 2 if row % 2 else 0)
+            while x < w + p:
+                draw.ellipse([x - r, y - r, x + r, y + r], fill=color)
+                x += p
+            y += p
+            row += 1
+
+    def _flowers(self, draw, unit, color, rng) -> None:
+        w, h = self.width, self.height
+        center = (250, 210, 60) if color != (250, 210, 60) else (120, 60, 20)
+        n = int(w * h / (unit * unit * 5))
+        for _ in range(n):
+            x, y = rng.uniform(-unit, w + unit), rng.uniform(-unit, h + unit)
+            r = unit * rng.uniform(0.45, 0.8)
+            for k in range(5):
+                ang = 2 * math.pi * k / 5 + rng.uniform(0, 1)
+                px, py = x + r * math.cos(ang), y + r * math.sin(ang)
+                draw.ellipse([px - r * 0.55, py - r * 0.55, px + r * 0.55, py + r * 0.55], fill=color)
+            draw.ellipse([x - r * 0.35, y - r * 0.35, x + r * 0.35, y + r * 0.35], fill=center)
+            leaf = (60, 120, 60)
+            draw.ellipse([x + r, y + r * 0.6, x + r * 1.9, y + r * 1.0], fill=leaf)
+
+    def _paisley(self, draw, unit, color, rng) -> None:
+        w, h = self.width, self.height
+        for _ in range(int(w * h / (unit * unit * 8))):
+            x, y = rng.uniform(-unit, w), rng.uniform(-unit, h)
+            r = unit * rng.uniform(0.7, 1.1)
+            draw.ellipse([x - r, y - r, x + r, y + r], outline=color, width=max(1, int(unit / 5)))
+            draw.polygon([(x + r * 0.7, y - r * 0.7), (x + r * 2.0, y - r * 1.8), (x + r, y)], fill=color)
+            draw.ellipse([x - r * 0.35, y - r * 0.35, x + r * 0.35, y + r * 0.35], fill=color)
+
+    def _blotches(self, base, colors, rng, size) -> Image.Image:
+        """Low-frequency noise thresholded into blobs (camouflage, cow print)."""
+        w, h = self.width, self.height
+        out = np.broadcast_to(np.array(base, np.uint8), (h, w, 3)).copy()
+        gw, gh = max(2, int(w / size) + 2), max(2, int(h / size) + 2)
+        for i, col in enumerate(colors):
+            noise = rng.random((gh, gw)).astype(np.float32)
+            field = np.asarray(Image.fromarray((noise * 255).astype(np.uint8), "L").resize((w, h), Image.BICUBIC))
+            out[field > 170 - i * 8] = col
+        return Image.fromarray(out, "RGB")
+
+    def _animal(self, draw, img, kind, base, second, unit, rng) -> None:
+        w, h = self.width, self.height
+        if kind in ("zebra", "tiger"):
+            col = (20, 20, 20) if kind == "zebra" else (30, 20, 10)
+            for k in range(int(h / unit) + 2):
+                y0 = k * unit * 1.3 + rng.uniform(0, unit)
+                pts = [(x, y0 + unit * 0.5 * math.sin(x / (unit * 1.5) + k)) for x in np.linspace(-5, w + 5, 12)]
+                draw.line(pts, fill=col, width=int(unit * 0.5))
+        elif kind in ("snakeskin", "crocodile"):
+            p = unit * (1.0 if kind == "snakeskin" else 1.6)
+            for row in range(int(h / p) + 2):
+                for col in range(int(w / p) + 2):
+                    x = col * p + (p / 2 if row % 2 else 0)
+                    y = row * p * 0.8
+                    draw.ellipse([x - p / 2, y - p / 2.5, x + p / 2, y + p / 2.5], outline=second, width=1)
+        elif kind == "cow":
+            blot = self._blotches(base, [(20, 20, 20)], rng, unit * 4)
+            img.paste(blot)
+        else:  # leopard, cheetah: rosettes and spots
+            lum = 0.299 * base[0] + 0.587 * base[1] + 0.114 * base[2]
+            # spots must contrast with the ground: dark rosettes on light grounds, light on dark
+            dark = (40, 26, 16) if lum > 110 else _mix(base, (240, 226, 200), 0.6)
+            n = int(w * h / (unit * unit * 2.2))
+            for _ in range(n):
+                x, y = rng.uniform(0, w), rng.uniform(0, h)
+                r = unit * rng.uniform(0.3, 0.6)
+                if kind == "leopard":
+                    draw.arc([x - r, y - r, x + r, y + r], rng.uniform(0, 90), rng.uniform(240, 330),
+                             fill=dark, width=max(2, int(r * 0.45)))
+                else:
+                    draw.ellipse([x - r * 0.6, y - r * 0.6, x + r * 0.6, y + r * 0.6], fill=dark)
+
+    def _surface(self, img: Image.Image, surface: str | None, rng) -> Image.Image:
+        if surface in (None, "matte", "sheer"):
+            return img
+        w, h = self.width, self.height
+        X, Y = _grid(w, h)
+        arr = np.asarray(img).astype(np.float32)
+        if surface in ("satin sheen", "glossy", "metallic"):
+            phase = float(rng.uniform(0, w))
+            band = np.exp(-(((X + Y * 0.6 - phase) % (w * 0.9)) - w * 0.3) ** 2 / (2 * (w * 0.08) ** 2))
+            strength = {"satin sheen": 110, "glossy": 150, "metallic": 170}[surface]
+            arr += band[..., None] * strength
+            if surface == "metallic":
+                arr += rng.normal(0, 18, size=(h, w, 1)).astype(np.float32)
+        elif surface == "knit rib":
+            arr *= np.where((X % 4) < 1.5, 0.72, 1.0)[..., None]
+        elif surface == "denim twill":
+            arr *= np.where(((X + Y) % 4) < 1.5, 0.7, 1.05)[..., None]
+        elif surface == "brushed":
+            arr += rng.normal(0, 10, size=(h, w, 1)).astype(np.float32)
+        elif surface == "crinkled":
+            arr *= (1 + 0.12 * np.sin(X / 3.0 + np.sin(Y / 7.0) * 3))[..., None]
+        return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), "RGB")
+
+    def _smudge(self, img: Image.Image, rng) -> Image.Image:
+        w, h = self.width, self.height
+        blurred = img.filter(ImageFilter.GaussianBlur(radius=max(2.0, w / 45)))
+        mask = Image.new("L", (w, h), 0)
+        d = ImageDraw.Draw(mask)
+        for _ in range(3):
+            x, y = rng.uniform(0.2, 0.8) * w, rng.uniform(0.2, 0.8) * h
+            r = rng.uniform(0.15, 0.3) * w
+            d.ellipse([x - r, y - r * 0.6, x + r, y + r * 0.6], fill=255)
+        mask = mask.filter(ImageFilter.GaussianBlur(radius=w / 30))
+        out = Image.composite(blurred, img, mask)
+        grey = Image.new("RGB", (w, h), (120, 116, 110))
+        return Image.blend(out, Image.composite(grey, out, mask), 0.35)
+
+
+# ---------------------------------------------------------------------- backend
+
+class SketchGenerator:
+    """The offline `sketch` backend: specs in, rendered flats and metadata out."""
+
+    name = "sketch"
+
+    def __init__(self, width: int = 256, height: int = 256, defect_rate: float = 0.15, **_ignored):
+        self.width, self.height, self.defect_rate = width, height, defect_rate
+        self.model = "sketch-v1"
+
+    def generate(self, specs: Sequence) -> Iterator:
+        from . import ImageResult
+
+        renderers: dict[tuple[int, int], SketchRenderer] = {}
+        for spec in specs:
+            size = (int(spec.params.get("width", self.width)), int(spec.params.get("height", self.height)))
+            renderer = renderers.setdefault(size, SketchRenderer(*size, defect_rate=self.defect_rate))
+            image, meta = renderer.render(spec.attributes, spec.seed)
+            yield ImageResult(spec_index=spec.index, image=image, metadata=meta)
