@@ -182,6 +182,25 @@ def generate(config_path: Path, backend: str | None, job_id: str | None, workspa
         click.echo(f"generated into {cfg.workspace}")
 
 
+# --------------------------------------------------------------------------- bench
+
+@cli.command()
+@click.argument("name")
+@click.option("--n", "n", type=click.IntRange(min=10), default=200, show_default=True, help="Items per run.")
+@click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def bench(name: str, n: int, repeats: int, as_json: bool) -> None:
+    """Run a benchmark (generate): figures as ratios against a same-process baseline."""
+    from .bench import run_bench
+
+    result = run_bench(name, n=n, repeats=repeats)
+    if as_json:
+        _echo_json(result)
+    else:
+        for key, value in result.items():
+            click.echo(f"{key:>26}: {value}")
+
+
 # --------------------------------------------------------------------------- purge
 
 @cli.command()

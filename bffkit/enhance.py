@@ -30,13 +30,19 @@ class EnhanceReport:
     errors: int
 
 
+# Words of mood and setting ("refined", "runway") are a rewrite's licence; only what describes
+# the garment itself may not contradict the spec.
+FREE_GROUPS = frozenset({"style", "occasion", "era", "season", "rendering"})
+
+
 def keeps_attributes(text: str, spec: PromptSpec, taxonomy: Taxonomy) -> bool:
-    """Whether a rewritten prompt still says what the spec asks for and contradicts nothing."""
+    """Whether a rewrite still names the requested attributes and contradicts no garment attribute."""
     found = parse_request(text, taxonomy).attributes
     for name in {"category", *spec.requested}:
         if found.get(name) != spec.attributes.get(name):
             return False
-    return all(spec.attributes.get(name, value) == value for name, value in found.items())
+    return all(spec.attributes.get(name, value) == value for name, value in found.items()
+               if taxonomy[name].group not in FREE_GROUPS)
 
 
 def enhance_specs(specs: Sequence[PromptSpec], taxonomy: Taxonomy, *, model: str, client=None,

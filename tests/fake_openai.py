@@ -1,10 +1,10 @@
 """A small OpenAI-compatible HTTP server on 127.0.0.1 for tests of the real SDK.
 
 Behaviour is scripted by markers in the prompt:
-  REFUSE   -> 400 content_policy_violation
-  FLAKY    -> 429 (retry-after: 0) on the first request for that prompt, then success
-  DOWN     -> 500 while `server.down` is True
-  GARBAGE  -> 200 whose base64 is not an image
+  zzrefuse -> 400 content_policy_violation
+  zzflaky  -> 429 (retry-after: 0) on the first request for that prompt, then success
+  zzdown   -> 500 while `server.down` is True
+  zzgarbage -> 200 whose base64 is not an image
 otherwise 200 with a small PNG and a usage block. /v1/chat/completions rewrites a prompt.
 """
 
@@ -37,6 +37,7 @@ class FakeOpenAI(ThreadingHTTPServer):
         self.requests: list[dict] = []
         self.counts: Counter = Counter()
         self.down = True
+        self.reject_key = False
         self.auth_headers: set[str] = set()
         self.chat_reply: str | None = None  # None: a faithful rewrite
         self.lock = threading.Lock()
@@ -77,6 +78,9 @@ class _Handler(BaseHTTPRequestHandler):
         with srv.lock:
             srv.requests.append({"path": self.path, "body": body})
             srv.auth_headers.add(self.headers.get("authorization", ""))
+        if srv.reject_key:
+            return self._send(401, {"error": {"message": "Incorrect API key provided", "type": "invalid_request_error",
+                                              "code": "invalid_api_key"}})
         if self.path.endswith("/images/generations"):
             self._images(body)
         elif self.path.endswith("/chat/completions"):
@@ -90,15 +94,16 @@ class _Handler(BaseHTTPRequestHandler):
         with srv.lock:
             srv.counts[prompt] += 1
             n = srv.counts[prompt]
-        if "REFUSE" in prompt:
+        prompt = prompt.lower()
+        if "zzrefuse" in prompt:
             return self._send(400, {"error": {"message": "Your request was rejected by the safety system.",
                                               "type": "invalid_request_error", "code": "content_policy_violation"}})
-        if "FLAKY" in prompt and n == 1:
+        if "zzflaky" in prompt and n == 1:
             return self._send(429, {"error": {"message": "Rate limit reached", "type": "rate_limit_error"}},
                               {"retry-after": "0"})
-        if "DOWN" in prompt and srv.down:
+        if "zzdown" in prompt and srv.down:
             return self._send(500, {"error": {"message": "The server had an error", "type": "server_error"}})
-        b64 = base64.b64encode(b"definitely not a png").decode() if "GARBAGE" in prompt else _png(prompt)
+        b64 = base64.b64encode(b"definitely not a png").decode() if "zzgarbage" in prompt else _png(prompt)
         self._send(200, {"created": 1, "data": [{"b64_json": b64}],
                          "usage": {"input_tokens": 50, "output_tokens": 4160, "total_tokens": 4210,
                                    "input_tokens_details": {"text_tokens": 50, "image_tokens": 0}}})

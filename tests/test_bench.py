@@ -1,0 +1,34 @@
+"""Benchmarks run and report ratios against an in-process baseline (no timing asserted)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bffkit.bench import bench_architecture
+
+
+def test_bench_generate_reports_rates_and_ratios(cli):
+    code, out, err = cli("bench", "generate", "--n", "20", "--repeats", "1", "--json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["bench"] == "generate" and doc["images"] == 20 and doc["cores"] == 1
+    for key in ("baseline_images_per_s", "render_png_images_per_s", "job_images_per_s"):
+        assert doc[key] > 0
+    assert doc["render_png_vs_baseline"] == pytest.approx(doc["render_png_images_per_s"] / doc["baseline_images_per_s"],
+                                                          rel=0.01)
+    assert doc["meets_target"] == (doc["render_png_images_per_s"] >= 50)
+
+
+def test_unknown_bench(cli):
+    code, out, err = cli("bench", "warp-drive")
+    assert (code, out) == (2, "")
+    assert err == "error: unknown benchmark 'warp-drive'; available: generate, generate-sd15, generate-sd-turbo\n"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arch", ["sd15", "sd-turbo"])
+def test_architecture_bench_runs_its_code_path_at_reduced_scale(arch):
+    doc = bench_architecture(arch, size=64, steps=1, batch=2, repeats=1, scale=0.1)
+    assert doc["bench"] == f"generate-{arch}" and doc["device"] == "cpu"
+    assert doc["seconds_per_image"] > 0 and doc["pipeline_vs_unet_only"] > 0
