@@ -9,7 +9,6 @@ import tempfile
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
-from pathlib import Path
 
 from .exceptions import BffkitError
 
@@ -149,41 +148,20 @@ def build_architecture_pipeline(arch: str, device: str, dtype, scale: float = 1.
 
     `scale` < 1 shrinks channel widths and depth (for exercising the code path on a CPU).
     """
-    import json as _json
     import tempfile as _tempfile
 
-    import torch
-    from diffusers import AutoencoderKL, EulerDiscreteScheduler, StableDiffusionPipeline, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+    from .generate.offline_models import build_sd_pipeline
 
     spec = ARCHITECTURES[arch]
     unet_cfg, text_cfg, vae_cfg = dict(spec["unet"]), dict(spec["text"]), dict(VAE_CONFIG)
     if scale < 1.0:
         shrink = lambda chans: tuple(max(32, int(c * scale) // 32 * 32) for c in chans)  # noqa: E731
-        unet_cfg["block_out_channels"] = shrink(unet_cfg["block_out_channels"])
-        unet_cfg["attention_head_dim"] = 8
-        unet_cfg["cross_attention_dim"] = 32
-        unet_cfg["layers_per_block"] = 1
-        vae_cfg["block_out_channels"] = shrink(vae_cfg["block_out_channels"])
-        vae_cfg["layers_per_block"] = 1
+        unet_cfg.update(block_out_channels=shrink(unet_cfg["block_out_channels"]), attention_head_dim=8,
+                        cross_attention_dim=32, layers_per_block=1)
+        vae_cfg.update(block_out_channels=shrink(vae_cfg["block_out_channels"]), layers_per_block=1)
         text_cfg.update(hidden_size=32, intermediate_size=37, num_attention_heads=4, num_hidden_layers=2)
-    torch.manual_seed(0)
-    unet = UNet2DConditionModel(**unet_cfg)
-    vae = AutoencoderKL(**vae_cfg)
-    text = CLIPTextModel(CLIPTextConfig(**text_cfg))
-    with _tempfile.TemporaryDirectory() as tmp:  # a character-level CLIP tokenizer, written offline
-        vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
-        for ch in map(chr, range(33, 127)):
-            vocab[ch] = len(vocab)
-            vocab[ch + "</w>"] = len(vocab)
-        (Path(tmp) / "vocab.json").write_text(_json.dumps(vocab))
-        (Path(tmp) / "merges.txt").write_text("#version: 0.2\n")
-        tokenizer = CLIPTokenizer(f"{tmp}/vocab.json", f"{tmp}/merges.txt", model_max_length=77)
-    scheduler = EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
-                                       steps_offset=1)
-    pipe = StableDiffusionPipeline(vae=vae, text_encoder=text, tokenizer=tokenizer, unet=unet, scheduler=scheduler,
-                                   safety_checker=None, feature_extractor=None, requires_safety_checker=False)
-    pipe.set_progress_bar_config(disable=True)
+    with _tempfile.TemporaryDirectory() as tmp:
+        pipe = build_sd_pipeline(unet_cfg, vae_cfg, text_cfg, tmp, turbo=spec["steps"] <= 4)
     return pipe.to(device=device, dtype=dtype)
 
 
