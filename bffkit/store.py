@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from .exceptions import StoreError
@@ -296,6 +297,13 @@ SET_JOB_STATE = """
 UPDATE generation_jobs SET status = ?, n_done = ?, n_failed = ?, error = ?, updated_at = now() WHERE id = ?"""
 SET_JOB_RUNNING = "UPDATE generation_jobs SET status = 'running', backend = ?, model = ?, updated_at = now() WHERE id = ?"
 SHA_REFERENCED = "SELECT count(*) FROM generated_images WHERE sha256 = ?"
+
+INSERT_EMBEDDINGS_FROM = """
+INSERT INTO image_embeddings (sha256, model, dim, embedding)
+SELECT sha256, model, CAST(dim AS INTEGER), CAST(embedding AS FLOAT[]) FROM new_embeddings
+ON CONFLICT (sha256, model) DO NOTHING"""
+SELECT_EMBEDDINGS = """
+SELECT sha256, embedding FROM image_embeddings WHERE model = ? AND sha256 IN (SELECT unnest(?))"""
 
 USER_IMAGES = "SELECT id, sha256, path FROM generated_images WHERE user_id = ?"
 PURGE_STATEMENTS = (
@@ -630,6 +638,26 @@ class Store:
             con.execute(INSERT_FEEDBACK, [feedback_id, user_id, image_id, feedback_type, rating, comment,
                                           is_outlier, source])
         return feedback_id
+
+    # ----------------------------------------------------------------- embeddings
+    def get_embeddings(self, model_id: str, shas: Sequence[str]) -> dict[str, np.ndarray]:
+        """Cached embeddings for these image hashes under one model id (missing ones absent)."""
+        if not shas:
+            return {}
+        with self.connect() as con:
+            found = con.execute(SELECT_EMBEDDINGS, [model_id, list(dict.fromkeys(shas))]).fetchnumpy()
+        return {sha: np.asarray(vec, dtype=np.float32) for sha, vec in zip(found["sha256"], found["embedding"])}
+
+    def put_embeddings(self, model_id: str, shas: Sequence[str], vectors: np.ndarray) -> int:
+        """Store embeddings (one row per sha) under a model id; existing ones are kept."""
+        vectors = np.asarray(vectors, dtype=np.float32)
+        if vectors.ndim != 2 or len(vectors) != len(shas):
+            raise StoreError(f"embeddings of shape {vectors.shape} do not match {len(shas)} image hashes")
+        frame = pd.DataFrame({"sha256": list(shas), "model": model_id, "dim": vectors.shape[1],
+                              "embedding": list(vectors)})
+        with self.transaction() as con:
+            con.register("new_embeddings", frame)
+            return int(con.execute(INSERT_EMBEDDINGS_FROM).fetchone()[0])
 
     # ----------------------------------------------------------------- reading
     def table(self, name: str) -> pd.DataFrame:
