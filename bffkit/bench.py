@@ -217,10 +217,59 @@ def bench_architecture(arch: str = "sd15", size: int = 512, steps: int | None = 
     }
 
 
+def matmul_flops_per_s(n: int = 1024, repeats: int = 5) -> float:
+    """This machine's measured float32 matmul rate (the ceiling an encoder can approach)."""
+    import torch
+
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    t = best_of(lambda: torch.mm(a, b), repeats)
+    return 2 * n ** 3 / t
+
+
+def bench_embed(n: int = 64, repeats: int = 3, batch: int = 32,
+                models: tuple[str, ...] = ("sketch-clip@random", "ViT-B-32@random"), **_ignored) -> dict:
+    """Image-embedding throughput on one CPU thread, preprocessing included, per model, and the
+    share of the measured matmul ceiling each reaches (achieved FLOP/s / matmul FLOP/s).
+
+    Random weights cost the same compute as trained ones, so the architectures are measured
+    without any checkpoint."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from .embed import create_embedder
+    from .generate.sketch import SketchRenderer
+    from .prompts import build_specs
+
+    renderer = SketchRenderer(256, 256, defect_rate=0.0)
+    images = [renderer.render(s.attributes, s.seed)[0] for s in build_specs("dress", n, seed=1)]
+    out: dict = {"bench": "embed", "images": n, "batch": batch, "threads": 1, "cores": 1, "repeats": repeats,
+                 "models": {}}
+    with pinned(1):
+        ceiling = matmul_flops_per_s()
+        out["matmul_gflops_per_s"] = round(ceiling / 1e9, 2)
+        for spec in models:
+            emb = create_embedder(spec, device="cpu", batch_size=batch)
+            size = emb.preprocess.transforms[0].size if hasattr(emb.preprocess, "transforms") else None
+            x = torch.stack([emb.preprocess(images[0])])
+            with FlopCounterMode(display=False) as counter, torch.inference_mode():
+                emb.model.encode_image(x)
+            flops = counter.get_total_flops()
+            emb.embed_images(images[:batch])  # warm-up
+            t = best_of(lambda: emb.embed_images(images), repeats)
+            rate = n / t
+            out["models"][spec] = {
+                "model_id": emb.model_id, "input_size": size, "gflops_per_image": round(flops / 1e9, 3),
+                "images_per_s": round(rate, 1), "achieved_gflops_per_s": round(flops * rate / 1e9, 2),
+                "share_of_matmul_ceiling": round(flops * rate / ceiling, 3),
+            }
+    return out
+
+
 BENCHES: dict[str, Callable[..., dict]] = {
     "generate": bench_generate,
     "generate-sd15": lambda **kw: bench_architecture("sd15", **kw),
     "generate-sd-turbo": lambda **kw: bench_architecture("sd-turbo", **kw),
+    "embed": bench_embed,
 }
 
 

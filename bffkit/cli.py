@@ -182,6 +182,80 @@ def generate(config_path: Path, backend: str | None, job_id: str | None, workspa
         click.echo(f"generated into {cfg.workspace}")
 
 
+# --------------------------------------------------------------------------- embed / tag
+
+@cli.command()
+@click.option("--config", "config_path", required=True, type=click.Path(path_type=Path), help="Run config (YAML).")
+@WORKSPACE_OPTION
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--json", "as_json", is_flag=True)
+def embed(config_path: Path, workspace: Path | None, quiet: bool, as_json: bool) -> None:
+    """Embed, tag and score each round's images (stages 1-3; what is stored is reused)."""
+    from .config import load_config
+    from .pipeline import run as run_pipeline
+
+    cfg = load_config(config_path, workspace=workspace)
+    result = run_pipeline(cfg, stages=("prompts", "generate", "embed"), progress=not quiet)
+    if as_json:
+        _echo_json(result.to_dict())
+    else:
+        click.echo(f"embedded into {cfg.workspace}")
+
+
+@cli.command()
+@click.argument("images", nargs=-1, required=True)
+@click.option("--model", default="sketch-clip", show_default=True,
+              help="Embedding model: a preset, NAME@TAG, NAME@/path/weights, hf-hub:..., local-dir:...")
+@click.option("--prompt", default=None, help="Also score each image's alignment with this prompt.")
+@WORKSPACE_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON list, one entry per image.")
+def tag(images: tuple[str, ...], model: str, prompt: str | None, workspace: Path | None, as_json: bool) -> None:
+    """Detect VLT attributes in IMAGES (zero-shot), with confidences."""
+    import numpy as np
+
+    from .embed import calibration_for, create_embedder, load_image
+    from .scoring import clip_score
+    from .store import open_store
+    from .tagging import VLTTagger
+
+    pictures = [load_image(i) for i in images]  # one-line errors for missing or unreadable files first
+    embedder = create_embedder(model)
+    X = embedder.embed_images(pictures)
+    tags = VLTTagger(embedder).tag(X)
+    docs = [{"image": str(i), "model": embedder.model_id, "attributes": t} for i, t in zip(images, tags)]
+    if prompt:
+        store = open_store(workspace) if workspace else None
+        T = np.repeat(embedder.embed_texts([prompt]), len(images), axis=0)
+        aligned = calibration_for(embedder, store)(np.sum(X * T, axis=1))
+        for doc, c, a in zip(docs, clip_score(X, T), aligned):
+            doc.update(prompt=prompt, clip_score=round(float(c), 4), alignment=round(float(a), 4))
+    if as_json:
+        _echo_json(docs)
+        return
+    for doc in docs:
+        attrs = ", ".join(f"{k}={v['value']} ({v['confidence']:.2f})" for k, v in doc["attributes"].items())
+        extra = f" | alignment {doc['alignment']:.2f}" if prompt else ""
+        click.echo(f"{doc['image']}: {attrs}{extra}")
+
+
+@cli.command("train-sketch-clip")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Output folder (default: data/models/sketch-clip).")
+@click.option("--images", "n_images", type=click.IntRange(min=512), default=36000, show_default=True)
+@click.option("--epochs", type=click.IntRange(min=1), default=6, show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--max-minutes", type=click.FloatRange(min=1), default=27.0, show_default=True)
+def train_sketch_clip(out: Path | None, n_images: int, epochs: int, seed: int, max_minutes: float) -> None:
+    """Train the offline sketch-clip embedder from scratch (seeded; <= 30 min on 2 CPU cores)."""
+    from .sketch_clip import MODEL_DIR, TrainConfig, finish_model, train
+
+    out = out or MODEL_DIR
+    report = train(TrainConfig(n_images=n_images, epochs=epochs, seed=seed, max_minutes=max_minutes), out,
+                   log=lambda m: click.echo(m, err=True))
+    report.update(finish_model(out))
+    click.echo(json.dumps(report, indent=2))
+
+
 # --------------------------------------------------------------------------- bench
 
 @cli.command()
@@ -230,6 +304,7 @@ def _check(name: str, ok: bool, detail: str, required: bool = True) -> dict:
 def doctor_checks(workspace: Path) -> list[dict]:
     """Environment checks: store writable, taxonomy valid, optional backends, disk space."""
     from .exceptions import BffkitError as _Err
+    from .paths import DATA_DIR
     from .registry import available_generators
     from .store import open_store
     from .taxonomy import load_taxonomy
@@ -261,6 +336,10 @@ def doctor_checks(workspace: Path) -> list[dict]:
         checks.append(_check("torch", True, f"torch {torch.__version__}, device {device}", required=False))
     except Exception as err:  # an optional backend must not break the doctor
         checks.append(_check("torch", False, f"not usable: {type(err).__name__}", required=False))
+    weights = DATA_DIR / "models" / "sketch-clip" / "open_clip_model.safetensors"
+    checks.append(_check("sketch-clip model", weights.is_file(),
+                         f"{weights.stat().st_size / 1e6:.1f} MB in {weights.parent}" if weights.is_file()
+                         else f"not in {weights.parent} (run `bffkit train-sketch-clip`)", required=False))
     for module, label in (("diffusers", "diffusers backend"), ("open_clip", "open_clip embedder"),
                           ("openai", "openai SDK")):
         found = importlib.util.find_spec(module) is not None

@@ -143,7 +143,7 @@ class GenerateConfig(Section):
 
 
 class EmbedConfig(Section):
-    model: str = "sketch-clip"
+    model: str | None = "sketch-clip"  # None: stage 3 (embed, tag, score) is off
     batch_size: Annotated[int, interval(1, 1024)] = 64
     device: Literal["auto", "cuda", "mps", "cpu"] = "auto"
 

@@ -25,6 +25,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from .exceptions import ConfigError, RequestError
+from .paths import DATA_DIR
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,8 @@ class Preset:
 
 
 PRESETS: dict[str, Preset] = {
+    "sketch-clip": Preset(f"local-dir:{DATA_DIR / 'models' / 'sketch-clip'}", None,
+                          "bffkit's own small model trained on sketches; ships in data/ (offline default)"),
     "vit-b-32-laion2b": Preset("ViT-B-32", "laion2b_s34b_b79k", "OpenCLIP ViT-B/32 on LAION-2B (downloads once)"),
     "vit-b-16-laion2b": Preset("ViT-B-16", "laion2b_s34b_b88k", "OpenCLIP ViT-B/16 on LAION-2B (downloads once)"),
     "marqo-fashionsiglip": Preset("hf-hub:Marqo/marqo-fashionSigLIP", None,
@@ -71,8 +74,18 @@ def resolve_model_spec(spec: str) -> tuple[str, str | None, str]:
     """
     import open_clip
 
+    from .sketch_clip import register
+
+    register()  # the sketch-clip architecture is a known name (e.g. `sketch-clip@random`)
     if spec in PRESETS:
         p = PRESETS[spec]
+        if p.model.startswith("local-dir:"):  # shipped weights: the cache id follows their content
+            folder = Path(p.model.removeprefix("local-dir:"))
+            if not (folder / "open_clip_model.safetensors").is_file():
+                raise ConfigError(f"embed.model={spec!r}: no trained weights in {folder}; run "
+                                  f"`bffkit train-sketch-clip` or set embed.model to another model")
+            name, pretrained, local_id = resolve_model_spec(p.model)
+            return name, pretrained, f"{spec}#{local_id.rsplit('#', 1)[1]}"
         return p.model, p.pretrained, spec
     if spec.startswith("local-dir:"):
         folder = Path(spec.removeprefix("local-dir:")).expanduser()
@@ -199,3 +212,74 @@ def embed_images_cached(store, embedder: Embedder, images: Sequence[dict[str, An
         store.put_embeddings(embedder.model_id, missing, fresh)
         cached.update(zip(missing, fresh))
     return np.stack([cached[s] for s in shas]) if shas else np.zeros((0, 0), np.float32)
+
+
+@dataclass(frozen=True)
+class EmbedResult:
+    """Stage 3 on one generation job."""
+
+    job_id: str
+    model_id: str
+    n_images: int
+    n_new_embeddings: int
+    mean_alignment: float | None
+    mean_adherence: float | None
+    n_aligned: int  # images at or above the outlier threshold's alignment
+    seconds: float
+
+
+def calibration_for(embedder: Embedder, store=None):
+    """The model's alignment calibration: from the store, else shipped with the model, else fitted."""
+    import json as _json
+
+    from .scoring import AlignmentCalibration, calibrate_alignment
+
+    if store is not None and (row := store.get_calibration(embedder.model_id)) is not None:
+        return AlignmentCalibration(*row)
+    cal = None
+    if embedder.model_id.startswith("sketch-clip#"):
+        shipped = DATA_DIR / "models" / "sketch-clip" / "calibration.json"
+        if shipped.is_file():
+            data = _json.loads(shipped.read_text())
+            if data.get("model_id") == embedder.model_id:
+                cal = AlignmentCalibration(**data)
+    cal = cal or calibrate_alignment(embedder)
+    if store is not None:
+        store.put_calibration(cal.model_id, cal.a, cal.b, cal.n_pairs, cal.match_auc)
+    return cal
+
+
+def run_embedding(store, job_id: str, embedder: Embedder, *, threshold: float = 0.75, tagger=None,
+                  progress: bool = True) -> EmbedResult:
+    """Embed, tag and score a job's generated images; store detected attributes and scores."""
+    import json as _json
+    import time as _time
+
+    from .scoring import clip_score
+    from .tagging import VLTTagger, adherence, detected_values
+
+    t0 = _time.perf_counter()
+    # 1. The job's images, embedded once per (sha256, model)
+    rows = [r for r in store.job_images(job_id).to_dict("records") if r["status"] == "ok"]
+    before = store.table_counts()["image_embeddings"]
+    X = embed_images_cached(store, embedder, rows, progress=progress)
+    n_new = store.table_counts()["image_embeddings"] - before
+    if not rows:
+        return EmbedResult(job_id, embedder.model_id, 0, 0, None, None, 0, _time.perf_counter() - t0)
+    # 2. Zero-shot tags and adherence to what was requested
+    tags = (tagger or VLTTagger(embedder)).tag(X)
+    # 3. Alignment with the prompt: raw CLIPScore and the model's calibrated score
+    T = embedder.embed_texts([r["prompt"] for r in rows])
+    cos = np.sum(X * T, axis=1)
+    aligned = calibration_for(embedder, store)(cos)
+    out = []
+    for r, t, a, c in zip(rows, tags, aligned, clip_score(X, T)):
+        adh = adherence(_json.loads(r["vlt_attributes"]), detected_values(t))
+        out.append({"image_id": r["id"], "detected": t, "adherence": adh, "clip_score": float(c),
+                    "alignment": float(a), "quality": float(a)})
+    store.save_image_tags(embedder.model_id, out)
+    adh = [o["adherence"] for o in out if o["adherence"] is not None]
+    return EmbedResult(job_id=job_id, model_id=embedder.model_id, n_images=len(rows), n_new_embeddings=n_new,
+                       mean_alignment=round(float(np.mean(aligned)), 4),
+                       mean_adherence=round(float(np.mean(adh)), 4) if adh else None,
+                       n_aligned=int((aligned >= threshold).sum()), seconds=_time.perf_counter() - t0)

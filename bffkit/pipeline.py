@@ -34,6 +34,7 @@ class RoundResult:
     distinct_values: int
     categories: dict[str, int] = field(default_factory=dict)
     generation: dict | None = None  # JobResult fields when stage 2 ran
+    embedding: dict | None = None  # EmbedResult fields when stage 3 ran
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,7 @@ def _request_text(request) -> str:
     return request if isinstance(request, str) else json.dumps(request, sort_keys=True)
 
 
-STAGES = ("prompts", "generate")
+STAGES = ("prompts", "generate", "embed")
 
 
 def run(config: RunConfig, *, stages: tuple[str, ...] = STAGES, progress: bool = True,
@@ -108,6 +109,13 @@ def run(config: RunConfig, *, stages: tuple[str, ...] = STAGES, progress: bool =
     parse_request(config.request, tax)
     generator = get_generator(config.generate.backend, **config.generate.options_for()) \
         if "generate" in stages else None
+    embedder = tagger = None
+    if "embed" in stages and config.embed.model:
+        from .embed import create_embedder
+        from .tagging import VLTTagger
+
+        embedder = create_embedder(config.embed.model, device=config.embed.device, batch_size=config.embed.batch_size)
+        tagger = VLTTagger(embedder, tax)  # one per run: its text prompts are embedded once
     if config.prompts.enhancer == "openai":
         from .generate.openai_backend import _client
 
@@ -137,6 +145,15 @@ def run(config: RunConfig, *, stages: tuple[str, ...] = STAGES, progress: bool =
                 result = RoundResult(**{**result.__dict__, "generation": job.__dict__})
                 if job.status != "done":
                     raise StageError(_unfinished(job))
+            if embedder is not None:
+                from .embed import run_embedding
+
+                emb = run_embedding(store, result.job_id, embedder, threshold=config.feedback.outlier_threshold,
+                                    tagger=tagger, progress=progress)
+                log(f"  round {r} · embed: {emb.n_images} images ({emb.n_new_embeddings} new) with {emb.model_id}, "
+                    f"mean alignment {emb.mean_alignment}, adherence {emb.mean_adherence}, "
+                    f"{emb.n_aligned} at alignment >= {config.feedback.outlier_threshold:g} ({emb.seconds:.1f}s)")
+                result = RoundResult(**{**result.__dict__, "embedding": emb.__dict__})
             rounds.append(result)
     except BaseException:
         store.set_run_status(run_id, "failed")

@@ -230,7 +230,29 @@ V2 = [
     "ALTER TABLE learning_updates ADD COLUMN user_id VARCHAR",
 ]
 
-MIGRATIONS: dict[int, list[str]] = {1: V1, 2: V2}
+# Version 3: what stage 3 learns about each image (per embedding model) and each model's
+# alignment calibration.
+V3 = [
+    """CREATE TABLE image_tags (
+        image_id    VARCHAR NOT NULL,
+        model       VARCHAR NOT NULL,
+        detected    JSON NOT NULL,
+        adherence   DOUBLE,
+        clip_score  DOUBLE,
+        alignment   DOUBLE,
+        quality     DOUBLE,
+        created_at  TIMESTAMP NOT NULL DEFAULT current_timestamp,
+        PRIMARY KEY (image_id, model))""",
+    """CREATE TABLE model_calibration (
+        model      VARCHAR PRIMARY KEY,
+        a          DOUBLE NOT NULL,
+        b          DOUBLE NOT NULL,
+        n_pairs    INTEGER NOT NULL,
+        match_auc  DOUBLE,
+        created_at TIMESTAMP NOT NULL DEFAULT current_timestamp)""",
+]
+
+MIGRATIONS: dict[int, list[str]] = {1: V1, 2: V2, 3: V3}
 LATEST_VERSION = max(MIGRATIONS)
 
 # Tables a reader may ask for by name (DESIGN.md lists the seed ones).
@@ -238,7 +260,7 @@ TABLES = (
     "generation_jobs", "generated_images", "vlt_attributes", "image_embeddings", "cluster_results",
     "cluster_assignments", "coverage_reports", "attribute_gaps", "dpp_selection_results",
     "coverage_config", "user_feedback", "outliers", "vlt_attribute_success",
-    "style_profile_success", "learning_updates", "runs", "prompt_specs",
+    "style_profile_success", "learning_updates", "runs", "prompt_specs", "image_tags", "model_calibration",
 )
 VIEWS = ("coverage_summary_view", "outlier_rate_by_attribute", "recent_feedback_summary")
 
@@ -305,11 +327,19 @@ ON CONFLICT (sha256, model) DO NOTHING"""
 SELECT_EMBEDDINGS = """
 SELECT sha256, embedding FROM image_embeddings WHERE model = ? AND sha256 IN (SELECT unnest(?))"""
 
+UPSERT_TAGS_FROM = """
+INSERT OR REPLACE INTO image_tags (image_id, model, detected, adherence, clip_score, alignment, quality)
+SELECT image_id, model, CAST(detected AS JSON), adherence, clip_score, alignment, quality FROM new_tags"""
+SELECT_TAGS = "SELECT * FROM image_tags WHERE model = ? AND image_id IN (SELECT unnest(?))"
+GET_CALIBRATION = "SELECT model, a, b, n_pairs, match_auc FROM model_calibration WHERE model = ?"
+PUT_CALIBRATION = "INSERT OR REPLACE INTO model_calibration (model, a, b, n_pairs, match_auc) VALUES (?, ?, ?, ?, ?)"
+
 USER_IMAGES = "SELECT id, sha256, path FROM generated_images WHERE user_id = ?"
 PURGE_STATEMENTS = (
     # (table, statement); each binds the user id once or twice
     ("cluster_assignments",
      "DELETE FROM cluster_assignments WHERE image_id IN (SELECT id FROM generated_images WHERE user_id = ?)"),
+    ("image_tags", "DELETE FROM image_tags WHERE image_id IN (SELECT id FROM generated_images WHERE user_id = ?)"),
     ("image_embeddings",
      """DELETE FROM image_embeddings WHERE sha256 IN (SELECT sha256 FROM generated_images WHERE user_id = ?)
         AND sha256 NOT IN (SELECT sha256 FROM generated_images WHERE user_id <> ? AND sha256 IS NOT NULL)"""),
@@ -658,6 +688,29 @@ class Store:
         with self.transaction() as con:
             con.register("new_embeddings", frame)
             return int(con.execute(INSERT_EMBEDDINGS_FROM).fetchone()[0])
+
+    def save_image_tags(self, model_id: str, rows: Sequence[dict[str, Any]]) -> None:
+        """Detected attributes and scores per image for one embedding model (replacing older ones)."""
+        frame = pd.DataFrame([{"image_id": r["image_id"], "model": model_id, "detected": _json(r["detected"]),
+                               "adherence": r.get("adherence"), "clip_score": r.get("clip_score"),
+                               "alignment": r.get("alignment"), "quality": r.get("quality")} for r in rows])
+        if frame.empty:
+            return
+        with self.transaction() as con:
+            con.register("new_tags", frame)
+            con.execute(UPSERT_TAGS_FROM)
+
+    def image_tags(self, model_id: str, image_ids: Sequence[str]) -> pd.DataFrame:
+        with self.connect() as con:
+            return con.execute(SELECT_TAGS, [model_id, list(image_ids)]).df()
+
+    def get_calibration(self, model_id: str) -> tuple | None:
+        with self.connect() as con:
+            return con.execute(GET_CALIBRATION, [model_id]).fetchone()
+
+    def put_calibration(self, model_id: str, a: float, b: float, n_pairs: int, match_auc: float) -> None:
+        with self.transaction() as con:
+            con.execute(PUT_CALIBRATION, [model_id, a, b, n_pairs, match_auc])
 
     # ----------------------------------------------------------------- reading
     def table(self, name: str) -> pd.DataFrame:

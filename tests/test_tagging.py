@@ -1,0 +1,175 @@
+"""Stage 3 mechanics: zero-shot tagger, scores, calibration, the main job's embed stage, CLI.
+
+A tiny randomly initialised open_clip model drives the code paths (its tags mean nothing);
+accuracy requirements apply to trained sketch-clip weights, which are not shipped yet.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import yaml
+
+from bffkit.embed import calibration_for, create_embedder
+from bffkit.exceptions import ConfigError
+from bffkit.generate.sketch import SketchRenderer
+from bffkit.scoring import AlignmentCalibration, auc, calibrate_alignment, clip_score, fit_logistic
+from bffkit.store import open_store
+from bffkit.tagging import VLTTagger, adherence, evaluate_tagger
+
+from .conftest import TINY
+from .test_embed import tiny_clip  # noqa: F401 - the shared tiny-model fixture
+
+
+@pytest.fixture(scope="module")
+def tiny_embedder(tiny_clip):  # noqa: F811
+    _, folder = tiny_clip
+    return create_embedder(f"local-dir:{folder}")
+
+
+def test_tagger_tags_the_category_then_only_what_applies(tiny_embedder, tax):
+    renderer = SketchRenderer(64, 64, defect_rate=0.0)
+    imgs = [renderer.render({"category": c}, seed=i)[0] for i, c in enumerate(["trousers", "dress", "coat"])]
+    tags = VLTTagger(tiny_embedder).tag(tiny_embedder.embed_images(imgs))
+    for t in tags:
+        category = t["category"]["value"]
+        assert category in tax.categories
+        assert set(t) - {"category"} == {a for a in VLTTagger(tiny_embedder).attributes
+                                         if a != "category" and tax[a].applies(category)}
+        assert all(0 < v["confidence"] <= 1 for v in t.values())
+        assert all(v["value"] in tax[a] for a, v in t.items())
+
+
+def test_tagger_caches_its_class_prompts(tiny_embedder):
+    tagger = VLTTagger(tiny_embedder)
+    x = tiny_embedder.embed_images([SketchRenderer(64, 64, 0.0).render({"category": "dress"}, seed=0)[0]])
+    tagger.tag(x)
+    calls = tiny_embedder.forward_calls
+    tagger.tag(x)
+    assert tiny_embedder.forward_calls == calls
+
+
+def test_evaluate_tagger_reports_accuracy_and_support(tiny_embedder):
+    ev = evaluate_tagger(VLTTagger(tiny_embedder), n=40)
+    assert ev.n_images == 40 and ev.support["category"] == 40
+    assert all(0 <= acc <= 1 for acc in ev.accuracy.values())
+    assert ev.support["neckline"] < 40  # only garments that have a neckline count
+
+
+def test_adherence():
+    assert adherence({"category": "dress", "primary_color": "red", "era": "1970s"},
+                     {"category": "dress", "primary_color": "blue"}) == 0.5
+    assert adherence({"era": "1970s"}, {"category": "dress"}) is None
+
+
+def test_auc_and_logistic_fit():
+    assert auc([3, 4], [1, 2]) == 1.0 and auc([1], [1]) == 0.5 and auc([1, 2], [3, 4]) == 0.0
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.normal(1, 0.3, 500), rng.normal(0, 0.3, 500)])
+    y = np.concatenate([np.ones(500), np.zeros(500)])
+    a, b = fit_logistic(x, y)
+    assert a > 0 and abs(-b / a - 0.5) < 0.1  # the decision boundary sits between the classes
+
+
+def test_clip_score_is_hessels():
+    img = np.array([[1.0, 0.0], [0.0, 1.0]])
+    txt = np.array([[0.6, 0.8], [0.0, -1.0]])
+    np.testing.assert_allclose(clip_score(img, txt), [1.5, 0.0])
+
+
+def test_calibration_is_fitted_once_per_model_and_stored(tiny_embedder, workspace):
+    store = open_store(workspace)
+    cal = calibration_for(tiny_embedder, store)
+    assert cal.model_id == tiny_embedder.model_id and cal.n_pairs >= 700
+    assert 0 <= cal.match_auc <= 1
+    again = calibration_for(tiny_embedder, store)
+    assert again == AlignmentCalibration(*store.get_calibration(tiny_embedder.model_id))
+    scores = cal(np.array([-1.0, 0.0, 1.0]))
+    assert ((0 < scores) & (scores < 1)).all()
+    assert calibrate_alignment(tiny_embedder, n=32).a == calibrate_alignment(tiny_embedder, n=32).a  # seeded
+
+
+def test_main_job_embeds_tags_and_scores(cli, tmp_path, workspace, tiny_clip):  # noqa: F811
+    _, folder = tiny_clip
+    cfg = yaml.safe_load(TINY.read_text())
+    cfg["embed"] = {"model": f"local-dir:{folder}", "batch_size": 8}
+    path = tmp_path / "embed.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    code, out, err = cli("run", "--config", path, "--workspace", workspace, "--json")
+    assert code == 0, err
+    assert "round 1 · embed: 16 images" in err
+    store = open_store(workspace)
+    emb = json.loads(out)["rounds"][0]["embedding"]
+    assert emb["n_images"] == 16 and emb["n_new_embeddings"] >= 1
+    tags = store.table("image_tags")
+    assert len(tags) == 32 and tags["alignment"].between(0, 1).all() and (tags["clip_score"] >= 0).all()
+    first = json.loads(tags.iloc[0]["detected"])
+    assert "category" in first and 0 < first["category"]["confidence"] <= 1
+    assert store.get_calibration(emb["model_id"]) is not None
+    code, out, _ = cli("run", "--config", path, "--workspace", workspace, "--json")
+    assert [r["embedding"]["n_new_embeddings"] for r in json.loads(out)["rounds"]] == [0, 0]
+
+
+def test_default_sketch_clip_without_weights_says_how_to_get_them(cli, tmp_path, workspace, monkeypatch):
+    import bffkit.embed as embed
+
+    monkeypatch.setitem(embed.PRESETS, "sketch-clip",
+                        embed.Preset(f"local-dir:{tmp_path / 'none'}", None, "not trained here"))
+    with pytest.raises(ConfigError, match=r"no trained weights in .*run `bffkit train-sketch-clip`"):
+        create_embedder("sketch-clip")
+    cfg = yaml.safe_load(TINY.read_text())
+    cfg["embed"] = {"model": "sketch-clip"}
+    path = tmp_path / "default.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    code, out, err = cli("run", "--config", path, "--workspace", workspace)
+    assert code == 2 and out == "" and "no trained weights" in err and err.count("\n") == 1
+    assert not workspace.exists()
+
+
+def test_cli_tag(cli, tmp_path, tiny_clip):  # noqa: F811
+    _, folder = tiny_clip
+    renderer = SketchRenderer(defect_rate=0.0)
+    paths = []
+    for i, colour in enumerate(["red", "navy"]):
+        img, _ = renderer.render({"category": "dress", "primary_color": colour}, seed=i)
+        paths.append(tmp_path / f"{colour}.png")
+        img.save(paths[-1])
+    code, out, err = cli("tag", *paths, "--model", f"local-dir:{folder}", "--prompt", "a red dress", "--json")
+    assert code == 0, err
+    docs = json.loads(out)
+    assert [d["image"] for d in docs] == [str(p) for p in paths]
+    assert all("category" in d["attributes"] and 0 <= d["alignment"] <= 1 and d["prompt"] == "a red dress"
+               for d in docs)
+    code, out, err = cli("tag", tmp_path / "missing.png", "--model", f"local-dir:{folder}")
+    assert (code, out) == (2, "") and err == f"error: image not found: {tmp_path / 'missing.png'}\n"
+    (tmp_path / "bad.png").write_text("nope")
+    code, _, err = cli("tag", tmp_path / "bad.png", "--model", f"local-dir:{folder}")
+    assert code == 2 and err.endswith("bad.png: not an image file bffkit can read\n")
+    code, _, err = cli("tag", paths[0], "--model", "ViT-B-23@openai")
+    assert code == 2 and "unknown model; did you mean" in err and "ViT-B-32" in err
+
+
+@pytest.mark.slow
+def test_bench_embed(cli):
+    code, out, err = cli("bench", "embed", "--n", "16", "--repeats", "1", "--json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["matmul_gflops_per_s"] > 0
+    for spec in ("sketch-clip@random", "ViT-B-32@random"):
+        m = doc["models"][spec]
+        assert m["images_per_s"] > 0 and 0 < m["share_of_matmul_ceiling"] < 1.5 and m["gflops_per_image"] > 0
+
+
+@pytest.mark.slow
+def test_train_sketch_clip_command_writes_a_loadable_model(cli, tmp_path):
+    out = tmp_path / "model"
+    code, stdout, err = cli("train-sketch-clip", "--out", out, "--images", "600", "--epochs", "1", "--max-minutes", "1")
+    assert code == 0, err
+    report = json.loads(stdout)
+    assert {"category", "primary_color", "pattern", "neckline"} <= set(report["zero_shot_accuracy"])
+    assert {"open_clip_config.json", "open_clip_model.safetensors", "calibration.json", "training.json"} <= \
+        {p.name for p in out.iterdir()}
+    assert (out / "open_clip_model.safetensors").stat().st_size < 25 * 1024 * 1024
+    emb = create_embedder(f"local-dir:{out}")
+    assert emb.embed_texts(["a red dress"]).shape == (1, 512)
