@@ -159,13 +159,13 @@ def generate(config_path: Path, backend: str | None, job_id: str | None, workspa
     from .pipeline import run as run_pipeline
     from .store import open_store
 
-    overrides = {"workspace": workspace}
-    cfg = load_config(config_path, **overrides)
-    if backend:
-        cfg = cfg.model_copy(update={"generate": cfg.generate.model_copy(update={"backend": backend})})
+    cfg = load_config(config_path, workspace=workspace)
+    if backend:  # re-validated, so an unknown name gets the usual one-line error
         from .config import config_from_dict
 
-        cfg = config_from_dict(cfg.model_dump(mode="json"), source=config_path.name)  # validate the name
+        data = cfg.model_dump(mode="json")
+        data["generate"]["backend"] = backend
+        cfg = config_from_dict(data, source=config_path.name)
     if job_id is None:
         result = run_pipeline(cfg, stages=("prompts", "generate"), progress=not quiet)
         doc = result.to_dict()

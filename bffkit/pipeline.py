@@ -67,17 +67,17 @@ def plan_round(config: RunConfig, store: Store, run_id: str, round_number: int,
     """Stage 1 for one round: build and store the round's prompt specs."""
     tax = load_taxonomy(config.prompts.taxonomy)
     gen = config.generate
+    options = gen.options_for()
     job_id = job_id_for(run_id, round_number)
     specs = build_specs(
         config.request, gen.planned_count, round_seed(config.seed, round_number), taxonomy=tax,
-        backend=gen.backend, backend_options=gen.options_for(), boosts=boosts,
+        backend=gen.backend, backend_options=options, boosts=boosts,
         preferences=preferences, quality_negatives=config.prompts.quality_negatives)
     if config.prompts.enhancer == "openai" and store.stored_spec_count(job_id) == 0:
         from .enhance import enhance_specs
 
         specs, _ = enhance_specs(specs, tax, model=config.prompts.enhancer_model,
                                  base_url=config.generate.openai.base_url)
-    options = gen.options_for()
     new = store.save_prompt_job(
         job_id=job_id, run_id=run_id, round=round_number, user_id=config.user_id,
         backend=gen.backend, model=options.get("model"), request=_request_text(config.request),
