@@ -63,11 +63,18 @@ def register() -> None:
     open_clip.add_model_config(folder)
 
 
-def caption(attrs: Mapping[str, str], rng: np.random.Generator, defect: str | None = None) -> str:
+# Words a greyscale image cannot show: its caption leaves them out.
+COLOUR_WORDS = frozenset({"primary_color", "secondary_color", "background"})
+
+
+def caption(attrs: Mapping[str, str], rng: np.random.Generator, defect: str | None = None,
+            grey: bool = False) -> str:
     """A caption of what an image shows: category always, other attributes by chance."""
     from .taxonomy import load_taxonomy
 
     tax = load_taxonomy()
+    if grey:
+        attrs = {k: v for k, v in attrs.items() if k not in COLOUR_WORDS}
     head = [tax["primary_color"].render(attrs["primary_color"])] if "primary_color" in attrs and \
         rng.random() < CAPTION_ATTRIBUTES["primary_color"] else []
     if "pattern" in attrs and attrs["pattern"] != "solid" and rng.random() < CAPTION_ATTRIBUTES["pattern"]:
@@ -126,8 +133,9 @@ def render_dataset(n: int, seed: int, size: int = 128, defect_rate: float = 0.15
 
 @dataclass
 class TrainConfig:
-    n_images: int = 36000
-    epochs: int = 5
+    n_images: int = 32000
+    epochs: int = 6
+    grey_fraction: float = 0.5
     batch_size: int = 256
     lr: float = 2e-3
     weight_decay: float = 0.1
@@ -180,8 +188,14 @@ def train(cfg: TrainConfig, out_dir: Path = MODEL_DIR, log: Callable[[str], None
         order = rng.permutation(len(images))
         for b in range(steps_per_epoch):
             idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
-            x = _to_tensor(images[idx])
-            texts = tokenizer([caption(attrs[i], rng, defects[i]) for i in idx])
+            # Colour alone separates most pairs in a batch; greyscale copies captioned without
+            # colour words make the model learn shape, length, sleeves and pattern as well.
+            grey = rng.random(len(idx)) < cfg.grey_fraction
+            batch = images[idx].copy()
+            lum = (batch[grey].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)).astype(np.uint8)
+            batch[grey] = lum[..., None]
+            x = _to_tensor(batch)
+            texts = tokenizer([caption(attrs[i], rng, defects[i], grey=g) for i, g in zip(idx, grey)])
             f_img, f_txt, scale = model(x, texts)
             loss = loss_fn(f_img, f_txt, scale)
             opt.zero_grad(set_to_none=True)
