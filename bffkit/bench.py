@@ -255,7 +255,7 @@ def bench_embed(n: int = 64, repeats: int = 3, batch: int = 32,
                 emb.model.encode_image(x)
             flops = counter.get_total_flops()
             emb.embed_images(images[:batch])  # warm-up
-            t = best_of(lambda: emb.embed_images(images), repeats)
+            t = best_of(lambda e=emb: e.embed_images(images), repeats)
             rate = n / t
             out["models"][spec] = {
                 "model_id": emb.model_id, "input_size": size, "gflops_per_image": round(flops / 1e9, 3),

@@ -81,15 +81,13 @@ def _load_request(request: str) -> str | dict:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON list of specs.")
 def prompts(request: str, n: int, seed: int, backend: str, as_json: bool) -> None:
     """Turn a design REQUEST (text, or a YAML file of attribute: value) into N prompt specs."""
-    from .config import GenerateConfig
     from .exceptions import ConfigError
     from .prompts import build_specs
     from .registry import available_generators
 
     if backend not in available_generators():
         raise ConfigError(f"--backend={backend!r}: unknown backend; available: {', '.join(available_generators())}")
-    specs = build_specs(_load_request(request), n, seed, backend=backend,
-                        backend_options=GenerateConfig().options_for(backend))
+    specs = build_specs(_load_request(request), n, seed, backend=backend)
     if as_json:
         _echo_json([s.to_dict() for s in specs])
         return

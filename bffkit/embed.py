@@ -203,6 +203,12 @@ def embed_images_cached(store, embedder: Embedder, images: Sequence[dict[str, An
     What the store already holds for (sha256, model id) is read back; only the rest is
     embedded, then stored. A rerun embeds nothing twice.
     """
+    return _embed_with_cache(store, embedder, images, progress)[0]
+
+
+def _embed_with_cache(store, embedder: Embedder, images: Sequence[dict[str, Any]],
+                      progress: bool = False) -> tuple[np.ndarray, int]:
+    """(embeddings in the given order, how many images had to be embedded)."""
     shas = [r["sha256"] for r in images]
     cached = store.get_embeddings(embedder.model_id, shas)
     missing = list(dict.fromkeys(s for s in shas if s not in cached))
@@ -211,7 +217,7 @@ def embed_images_cached(store, embedder: Embedder, images: Sequence[dict[str, An
         fresh = embedder.embed_images([path_of[s] for s in missing], progress=progress)
         store.put_embeddings(embedder.model_id, missing, fresh)
         cached.update(zip(missing, fresh))
-    return np.stack([cached[s] for s in shas]) if shas else np.zeros((0, 0), np.float32)
+    return (np.stack([cached[s] for s in shas]) if shas else np.zeros((0, 0), np.float32)), len(missing)
 
 
 @dataclass(frozen=True)
@@ -261,9 +267,7 @@ def run_embedding(store, job_id: str, embedder: Embedder, *, threshold: float = 
     t0 = _time.perf_counter()
     # 1. The job's images, embedded once per (sha256, model)
     rows = [r for r in store.job_images(job_id).to_dict("records") if r["status"] == "ok"]
-    before = store.table_counts()["image_embeddings"]
-    X = embed_images_cached(store, embedder, rows, progress=progress)
-    n_new = store.table_counts()["image_embeddings"] - before
+    X, n_new = _embed_with_cache(store, embedder, rows, progress=progress)
     if not rows:
         return EmbedResult(job_id, embedder.model_id, 0, 0, None, None, 0, _time.perf_counter() - t0)
     # 2. Zero-shot tags and adherence to what was requested

@@ -9,9 +9,7 @@ PROJ_ROOT = Path(__file__).resolve().parents[1]
 # The data folder ships beside the package (editable install); BFFKIT_DATA points elsewhere.
 DATA_DIR = Path(os.environ.get("BFFKIT_DATA", PROJ_ROOT / "data"))
 TAXONOMY_PATH = DATA_DIR / "vlt_taxonomy.yaml"
-CONFIGS_DIR = DATA_DIR / "configs"
 DEFAULT_WORKSPACE = DATA_DIR / "workspace"
-REPORTS_DIR = PROJ_ROOT / "reports"
 
 STORE_FILENAME = "bff.duckdb"
 IMAGES_DIRNAME = "images"

@@ -318,7 +318,6 @@ FROM generated_images WHERE job_id = ?"""
 SET_JOB_STATE = """
 UPDATE generation_jobs SET status = ?, n_done = ?, n_failed = ?, error = ?, updated_at = now() WHERE id = ?"""
 SET_JOB_RUNNING = "UPDATE generation_jobs SET status = 'running', backend = ?, model = ?, updated_at = now() WHERE id = ?"
-SHA_REFERENCED = "SELECT count(*) FROM generated_images WHERE sha256 = ?"
 
 INSERT_EMBEDDINGS_FROM = """
 INSERT INTO image_embeddings (sha256, model, dim, embedding)
@@ -563,7 +562,7 @@ class Store:
         with self.connect() as con:
             for line in journal.read_text(encoding="utf-8").splitlines():
                 sha, _, rel = line.partition(" ")
-                if not rel or con.execute(SHA_REFERENCED, [sha]).fetchone()[0]:
+                if not rel or con.execute(SHA_STILL_USED, [sha]).fetchone()[0]:
                     continue
                 path = self.workspace / rel
                 if path.is_file():
