@@ -258,11 +258,12 @@ def train_sketch_clip(out: Path | None, n_images: int, epochs: int, seed: int, m
 
 @cli.command()
 @click.argument("name")
-@click.option("--n", "n", type=click.IntRange(min=10), default=200, show_default=True, help="Items per run.")
-@click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True)
+@click.option("--n", "n", type=click.IntRange(min=10), default=None,
+              help="Items per run (default: the benchmark's own; dpp: the largest N).")
+@click.option("--repeats", type=click.IntRange(min=1), default=None, help="Best of this many (default: per benchmark).")
 @click.option("--json", "as_json", is_flag=True)
-def bench(name: str, n: int, repeats: int, as_json: bool) -> None:
-    """Run a benchmark (generate): figures as ratios against a same-process baseline."""
+def bench(name: str, n: int | None, repeats: int | None, as_json: bool) -> None:
+    """Run a benchmark (generate, embed, dpp, cluster, ...): figures as ratios against a same-process baseline."""
     from .bench import run_bench
 
     result = run_bench(name, n=n, repeats=repeats)

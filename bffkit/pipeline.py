@@ -35,6 +35,9 @@ class RoundResult:
     categories: dict[str, int] = field(default_factory=dict)
     generation: dict | None = None  # JobResult fields when stage 2 ran
     embedding: dict | None = None  # EmbedResult fields when stage 3 ran
+    clustering: dict | None = None  # stage 4: k, silhouette per K, style profiles
+    selection: dict | None = None  # stage 5: sizes, Vendi vs random, defect shares
+    coverage: dict | None = None  # stage 6: scores, gaps, boosts for the next round
 
 
 @dataclass(frozen=True)
@@ -96,7 +99,7 @@ def _request_text(request) -> str:
     return request if isinstance(request, str) else json.dumps(request, sort_keys=True)
 
 
-STAGES = ("prompts", "generate", "embed")
+STAGES = ("prompts", "generate", "embed", "cluster", "select", "coverage")
 
 
 def run(config: RunConfig, *, stages: tuple[str, ...] = STAGES, progress: bool = True,
@@ -129,10 +132,12 @@ def run(config: RunConfig, *, stages: tuple[str, ...] = STAGES, progress: bool =
         f"({config.generate.target_count} x {config.generate.overgeneration:g}) in {store.workspace}")
     # 3. Rounds
     rounds = []
+    boosts = None
+    fixed = set(parse_request(config.request, tax).attributes)
     try:
         for r in range(1, config.rounds + 1):
             t = time.perf_counter()
-            result = plan_round(config, store, run_id, r)
+            result = plan_round(config, store, run_id, r, boosts=boosts)
             state = "planned" if result.new else "already stored"
             log(f"  round {r} · prompts: {result.n_specs} specs {state} as job {result.job_id}, "
                 f"{len(result.categories)} categories, {result.distinct_values} distinct attribute values "
@@ -154,6 +159,9 @@ def run(config: RunConfig, *, stages: tuple[str, ...] = STAGES, progress: bool =
                     f"mean alignment {emb.mean_alignment}, adherence {emb.mean_adherence}, "
                     f"{emb.n_aligned} at alignment >= {config.feedback.outlier_threshold:g} ({emb.seconds:.1f}s)")
                 result = RoundResult(**{**result.__dict__, "embedding": emb.__dict__})
+                later = _stages_4_to_6(config, store, result, embedder.model_id, stages, tax, fixed, log)
+                result = RoundResult(**{**result.__dict__, **later})
+                boosts = (later.get("coverage") or {}).get("boosts") or None
             rounds.append(result)
     except BaseException:
         store.set_run_status(run_id, "failed")
@@ -161,6 +169,46 @@ def run(config: RunConfig, *, stages: tuple[str, ...] = STAGES, progress: bool =
     store.set_run_status(run_id, "done")
     return RunResult(run_id=run_id, workspace=str(store.workspace), rounds=rounds,
                      seconds=time.perf_counter() - t0)
+
+
+def _stages_4_to_6(config: RunConfig, store: Store, result: RoundResult, model_id: str, stages, tax, fixed,
+                   log) -> dict:
+    """Cluster, select and measure coverage for one round; what each stage found, by stage."""
+    from .stages import load_round, run_clustering, run_coverage, run_selection
+
+    out: dict = {}
+    if not {"cluster", "select", "coverage"} & set(stages):
+        return out
+    r, seed = result.round, round_seed(config.seed, result.round)
+    data = load_round(store, result.job_id, model_id)
+    labels = None
+    if "cluster" in stages:
+        clusters, c = run_clustering(store, data, k_range=config.cluster.k_range, seed=seed,
+                                     sample_size=config.cluster.silhouette_sample)
+        labels = clusters.labels
+        out["clustering"] = {"k": c.k, "silhouette": c.silhouette, "profiles": c.profiles, "seconds": c.seconds}
+        log(f"  round {r} · cluster: K={c.k} (silhouette {c.silhouette[c.k]:.3f}); styles: "
+            + "; ".join(f"{p['name']} ({p['size']})" for p in c.profiles) + f" ({c.seconds:.2f}s)")
+    selected = np.arange(len(data))
+    if "select" in stages:
+        k = config.select.k or config.generate.target_count
+        selected, s = run_selection(store, data, k, theta=config.select.theta, seed=seed,
+                                    labels=labels if config.select.cluster_aware else None)
+        out["selection"] = s.__dict__
+        defects = (f", defects {s.defect_share:.0%} vs {s.pool_defect_share:.0%} in the pool"
+                   if s.defect_share is not None else "")
+        log(f"  round {r} · select: {s.n_selected} of {len(data)} at theta {s.theta:g}, Vendi {s.vendi:.2f} "
+            f"(random {s.random_vendi:.2f}), mean quality {s.mean_quality:.3f}{defects} ({s.seconds:.2f}s)")
+    if "coverage" in stages:
+        cov = config.coverage
+        c = run_coverage(store, data, selected, taxonomy=tax, request_attributes=fixed,
+                         default_target=cov.default_target, targets=cov.targets,
+                         boost_min=cov.boost_min, boost_max=cov.boost_max)
+        out["coverage"] = c.__dict__
+        sev = ", ".join(f"{n} {s}" for s, n in sorted(c.severities.items())) or "none"
+        log(f"  round {r} · coverage: score {c.score:.3f} (selected {c.score_selected}), {c.n_gaps} gaps "
+            f"({sev}; {c.opened} new, {c.closed} closed) ({c.seconds:.2f}s)")
+    return out
 
 
 def _unfinished(job: JobResult) -> str:

@@ -136,7 +136,7 @@ class TrainConfig:
     n_images: int = 32000
     epochs: int = 6
     grey_fraction: float = 0.5
-    batch_size: int = 256
+    batch_size: int = 128  # more optimiser steps in the time budget; 128 negatives are plenty here
     lr: float = 5e-4  # 2e-3 left the from-scratch ViT in a colour-only solution (see README)
     weight_decay: float = 0.1
     warmup_steps: int = 100

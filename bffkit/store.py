@@ -15,7 +15,7 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -252,7 +252,28 @@ V3 = [
         created_at TIMESTAMP NOT NULL DEFAULT current_timestamp)""",
 ]
 
-MIGRATIONS: dict[int, list[str]] = {1: V1, 2: V2, 3: V3}
+# Version 4: stages 4-6. Named style profiles per clustering, the round a gap opened and
+# closed in, and the selection/coverage figures the reports chart per round.
+V4 = [
+    """CREATE TABLE style_profiles (
+        result_id       VARCHAR NOT NULL,
+        cluster_id      INTEGER NOT NULL,
+        name            VARCHAR NOT NULL,
+        size            INTEGER NOT NULL,
+        medoid_image_id VARCHAR,
+        attributes      JSON,
+        PRIMARY KEY (result_id, cluster_id))""",
+    "ALTER TABLE cluster_results ADD COLUMN round INTEGER",
+    "ALTER TABLE dpp_selection_results ADD COLUMN round INTEGER",
+    "ALTER TABLE dpp_selection_results ADD COLUMN metrics JSON",
+    "ALTER TABLE coverage_reports ADD COLUMN round INTEGER",
+    "ALTER TABLE coverage_reports ADD COLUMN score_selected DOUBLE",
+    "ALTER TABLE attribute_gaps ADD COLUMN deficit DOUBLE",
+    "ALTER TABLE attribute_gaps ADD COLUMN opened_round INTEGER",
+    "ALTER TABLE attribute_gaps ADD COLUMN closed_round INTEGER",
+]
+
+MIGRATIONS: dict[int, list[str]] = {1: V1, 2: V2, 3: V3, 4: V4}
 LATEST_VERSION = max(MIGRATIONS)
 
 # Tables a reader may ask for by name (DESIGN.md lists the seed ones).
@@ -261,6 +282,7 @@ TABLES = (
     "cluster_assignments", "coverage_reports", "attribute_gaps", "dpp_selection_results",
     "coverage_config", "user_feedback", "outliers", "vlt_attribute_success",
     "style_profile_success", "learning_updates", "runs", "prompt_specs", "image_tags", "model_calibration",
+    "style_profiles",
 )
 VIEWS = ("coverage_summary_view", "outlier_rate_by_attribute", "recent_feedback_summary")
 
@@ -333,11 +355,57 @@ SELECT_TAGS = "SELECT * FROM image_tags WHERE model = ? AND image_id IN (SELECT 
 GET_CALIBRATION = "SELECT model, a, b, n_pairs, match_auc FROM model_calibration WHERE model = ?"
 PUT_CALIBRATION = "INSERT OR REPLACE INTO model_calibration (model, a, b, n_pairs, match_auc) VALUES (?, ?, ?, ?, ?)"
 
+DELETE_CLUSTERING = ("DELETE FROM cluster_assignments WHERE result_id = ?",
+                     "DELETE FROM style_profiles WHERE result_id = ?",
+                     "DELETE FROM cluster_results WHERE id = ?")
+INSERT_CLUSTER_RESULT = "INSERT INTO cluster_results (id, batch_id, round, num_clusters, metrics) VALUES (?, ?, ?, ?, ?)"
+INSERT_ASSIGNMENTS_FROM = """
+INSERT INTO cluster_assignments (result_id, image_id, cluster_id, distance)
+SELECT result_id, image_id, CAST(cluster_id AS INTEGER), distance FROM new_assignments"""
+INSERT_PROFILE = """
+INSERT INTO style_profiles (result_id, cluster_id, name, size, medoid_image_id, attributes) VALUES (?, ?, ?, ?, ?, ?)"""
+# Every image ever clustered counts once, under the profile of its latest clustering.
+REFRESH_PROFILE_SUCCESS = ("DELETE FROM style_profile_success", """
+INSERT INTO style_profile_success (profile, total_gens, outlier_count, outlier_rate)
+WITH latest AS (
+    SELECT a.image_id, arg_max(p.name, r.created_at) AS profile
+    FROM cluster_assignments a
+    JOIN cluster_results r ON r.id = a.result_id
+    JOIN style_profiles p ON p.result_id = a.result_id AND p.cluster_id = a.cluster_id
+    GROUP BY a.image_id)
+SELECT profile, count(*), count(o.image_id), count(o.image_id) / count(*)
+FROM latest LEFT JOIN (SELECT DISTINCT image_id FROM outliers) o USING (image_id)
+GROUP BY profile""")
+UPSERT_SELECTION = """
+INSERT OR REPLACE INTO dpp_selection_results (id, batch_id, round, theta, k, selected_ids, diversity_score,
+                                              vendi_score, mean_quality, metrics)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
+UPSERT_COVERAGE_REPORT = """
+INSERT OR REPLACE INTO coverage_reports (id, batch_id, round, coverage_data, score, score_selected)
+VALUES (?, ?, ?, ?, ?, ?)"""
+UPSERT_COVERAGE_CONFIG = """
+INSERT OR REPLACE INTO coverage_config (attribute, value, target_coverage, boost_factor) VALUES (?, ?, ?, ?)"""
+OPEN_GAPS = "SELECT id, attribute, value FROM attribute_gaps WHERE batch_id = ? AND status = 'open'"
+UPSERT_GAP = """
+INSERT INTO attribute_gaps (id, batch_id, attribute, value, severity, status, target, observed, boost, deficit,
+                            opened_round)
+VALUES (?, ?, ?, ?, ?, 'open', ?, ?, ?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET severity = excluded.severity, status = 'open', target = excluded.target,
+    observed = excluded.observed, boost = excluded.boost, deficit = excluded.deficit, closed_at = NULL,
+    closed_round = NULL,
+    opened_round = CASE WHEN attribute_gaps.status = 'closed' THEN excluded.opened_round
+                        ELSE attribute_gaps.opened_round END"""
+CLOSE_GAP = """
+UPDATE attribute_gaps SET status = 'closed', closed_at = now(), closed_round = ?, boost = 0 WHERE id = ?"""
+SELECT_RUN_GAPS = "SELECT * FROM attribute_gaps WHERE batch_id = ? ORDER BY opened_round, attribute, value"
+
 USER_IMAGES = "SELECT id, sha256, path FROM generated_images WHERE user_id = ?"
 PURGE_STATEMENTS = (
     # (table, statement); each binds the user id once or twice
     ("cluster_assignments",
      "DELETE FROM cluster_assignments WHERE image_id IN (SELECT id FROM generated_images WHERE user_id = ?)"),
+    ("style_profiles",
+     "DELETE FROM style_profiles WHERE medoid_image_id IN (SELECT id FROM generated_images WHERE user_id = ?)"),
     ("image_tags", "DELETE FROM image_tags WHERE image_id IN (SELECT id FROM generated_images WHERE user_id = ?)"),
     ("image_embeddings",
      """DELETE FROM image_embeddings WHERE sha256 IN (SELECT sha256 FROM generated_images WHERE user_id = ?)
@@ -710,6 +778,68 @@ class Store:
     def put_calibration(self, model_id: str, a: float, b: float, n_pairs: int, match_auc: float) -> None:
         with self.transaction() as con:
             con.execute(PUT_CALIBRATION, [model_id, a, b, n_pairs, match_auc])
+
+    # ----------------------------------------------------------------- stages 4-6
+    def save_clustering(self, *, result_id: str, batch_id: str, round: int | None, k: int, metrics: dict,
+                        image_ids: Sequence[str], labels: np.ndarray, distances: np.ndarray,
+                        profiles: Sequence[dict]) -> None:
+        """One clustering (per-K metrics, assignments, named profiles), replacing an earlier one of the same id."""
+        frame = pd.DataFrame({"result_id": result_id, "image_id": list(image_ids),
+                              "cluster_id": np.asarray(labels, dtype=np.int64),
+                              "distance": np.asarray(distances, dtype=np.float64)})
+        with self.transaction() as con:
+            for stmt in DELETE_CLUSTERING:
+                con.execute(stmt, [result_id])
+            con.execute(INSERT_CLUSTER_RESULT, [result_id, batch_id, round, k, _json(metrics)])
+            con.register("new_assignments", frame)
+            con.execute(INSERT_ASSIGNMENTS_FROM)
+            for p in profiles:
+                con.execute(INSERT_PROFILE, [result_id, p["cluster_id"], p["name"], p["size"], p["medoid_image_id"],
+                                             _json(p["attributes"])])
+            for stmt in REFRESH_PROFILE_SUCCESS:
+                con.execute(stmt)
+
+    def refresh_style_profile_success(self) -> None:
+        with self.transaction() as con:
+            for stmt in REFRESH_PROFILE_SUCCESS:
+                con.execute(stmt)
+
+    def save_selection(self, *, selection_id: str, batch_id: str, round: int | None, theta: float, k: int,
+                       selected_ids: Sequence[str], log_det: float, vendi: float, mean_quality: float,
+                       metrics: dict) -> None:
+        with self.transaction() as con:
+            con.execute(UPSERT_SELECTION, [selection_id, batch_id, round, theta, k, _json(list(selected_ids)),
+                                           log_det if np.isfinite(log_det) else None, vendi, mean_quality,
+                                           _json(metrics)])
+
+    def save_coverage(self, *, report_id: str, run_id: str, round: int, report: dict,
+                      targets: Mapping[tuple[str, str], float], boosts: Mapping[str, Mapping[str, float]]) -> dict:
+        """A round's coverage report and targets; its gaps open (or stay open), earlier ones it meets close.
+
+        Returns {"opened": n, "closed": n, "open": n}.
+        """
+        gaps = report["gaps"]
+        measured = {(v["attribute"], v["value"]) for v in report["values"]}
+        with self.transaction() as con:
+            con.execute(UPSERT_COVERAGE_REPORT, [report_id, run_id, round, _json(report), report["score"],
+                                                 report.get("score_selected")])
+            for (a, v), t in targets.items():
+                con.execute(UPSERT_COVERAGE_CONFIG, [a, v, t, boosts.get(a, {}).get(v, 1.0) - 1.0])
+            before = {(a, v): gid for gid, a, v in con.execute(OPEN_GAPS, [run_id]).fetchall()}
+            now = set()
+            for g in gaps:
+                key = (g["attribute"], g["value"])
+                now.add(key)
+                con.execute(UPSERT_GAP, [f"{run_id}:{key[0]}={key[1]}", run_id, key[0], key[1], g["severity"],
+                                         g["target"], g["observed"], g["boost"], g["deficit"], round])
+            closed = [gid for key, gid in before.items() if key in measured and key not in now]
+            for gid in closed:
+                con.execute(CLOSE_GAP, [round, gid])
+        return {"opened": len(now - set(before)), "closed": len(closed), "open": len(now)}
+
+    def run_gaps(self, run_id: str) -> pd.DataFrame:
+        with self.connect() as con:
+            return con.execute(SELECT_RUN_GAPS, [run_id]).df()
 
     # ----------------------------------------------------------------- reading
     def table(self, name: str) -> pd.DataFrame:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -37,3 +38,31 @@ def cli(capsys):
         return code, out, err
 
     return run
+
+
+TINY_CLIP = {"embed_dim": 32,
+             "vision_cfg": {"image_size": 32, "layers": 2, "width": 64, "head_width": 32, "patch_size": 8},
+             "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 2}}
+
+
+@pytest.fixture(scope="session")
+def tiny_clip(tmp_path_factory):
+    """(weights file, local-dir folder, reference embedder) for a tiny random open_clip model."""
+    import open_clip
+    import torch
+    from safetensors.torch import save_file
+
+    from bffkit.embed import register_model_config
+
+    root = tmp_path_factory.mktemp("clip")
+    (root / "bff-tiny-clip.json").write_text(json.dumps(TINY_CLIP))
+    register_model_config(root / "bff-tiny-clip.json")
+    torch.manual_seed(0)
+    model = open_clip.create_model("bff-tiny-clip")
+    weights = root / "tiny.safetensors"
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(weights))
+    folder = root / "tiny-dir"
+    folder.mkdir()
+    (folder / "open_clip_config.json").write_text(json.dumps({"model_cfg": TINY_CLIP}))
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(folder / "open_clip_model.safetensors"))
+    return weights, folder

@@ -32,3 +32,21 @@ def test_architecture_bench_runs_its_code_path_at_reduced_scale(arch):
     doc = bench_architecture(arch, size=64, steps=1, batch=2, repeats=1, scale=0.1)
     assert doc["bench"] == f"generate-{arch}" and doc["device"] == "cpu"
     assert doc["seconds_per_image"] > 0 and doc["pipeline_vs_unet_only"] > 0
+
+
+def test_bench_dpp_matches_the_reference_and_reports_ratios():
+    from bffkit.bench import bench_dpp
+
+    out = bench_dpp(repeats=1, k=20, d=64, sizes=(2000,))
+    row = out["sizes"]["2000"]
+    assert row["same_selection_as_reference"] is True
+    for key in ("seconds", "reference_seconds", "ratio_to_reference", "floor_seconds", "ratio_to_floor"):
+        assert row[key] > 0
+    assert "meets_target" not in row  # only the anchored sizes carry targets
+
+
+def test_bench_cluster_agrees_with_exhaustive_sklearn(cli):
+    code, out, _ = cli("bench", "cluster", "--n", "3000", "--json")
+    result = json.loads(out)
+    assert code == 0 and result["same_k"] and result["k"] == result["true_k"] == 6
+    assert result["ratio_to_reference"] > 0 and result["target_seconds"] == 3.0

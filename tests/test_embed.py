@@ -1,42 +1,16 @@
 """open_clip embedder on a tiny randomly initialised architecture: real code paths, no downloads."""
 from __future__ import annotations
 
-import json
 
 import numpy as np
 import pytest
 import torch
 
-from bffkit.embed import create_embedder, embed_images_cached, list_presets, register_model_config
+from bffkit.embed import create_embedder, embed_images_cached, list_presets
 from bffkit.exceptions import ConfigError, RequestError
 from bffkit.generate import get_generator, run_generation
 from bffkit.prompts import build_specs
 from bffkit.store import open_store
-
-TINY_CLIP = {"embed_dim": 32,
-             "vision_cfg": {"image_size": 32, "layers": 2, "width": 64, "head_width": 32, "patch_size": 8},
-             "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 2}}
-
-
-@pytest.fixture(scope="session")
-def tiny_clip(tmp_path_factory):
-    """(weights file, local-dir folder, reference embedder) for a tiny random open_clip model."""
-    import open_clip
-    from safetensors.torch import save_file
-
-    root = tmp_path_factory.mktemp("clip")
-    (root / "bff-tiny-clip.json").write_text(json.dumps(TINY_CLIP))
-    register_model_config(root / "bff-tiny-clip.json")
-    torch.manual_seed(0)
-    model = open_clip.create_model("bff-tiny-clip")
-    weights = root / "tiny.safetensors"
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(weights))
-    folder = root / "tiny-dir"
-    folder.mkdir()
-    (folder / "open_clip_config.json").write_text(json.dumps({"model_cfg": TINY_CLIP}))
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(folder / "open_clip_model.safetensors"))
-    return weights, folder
-
 
 @pytest.fixture
 def sketches(workspace, tax):

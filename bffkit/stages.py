@@ -1,0 +1,170 @@
+"""Stages 4-6 over the store: cluster a round's images, select from them, measure coverage.
+
+The algorithms live in :mod:`bffkit.cluster`, :mod:`bffkit.dpp` and :mod:`bffkit.coverage`
+(numpy in, numpy out); this module reads a round from the store, calls them and writes what
+they found. Notebooks and the main job call these same functions.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .exceptions import StageError
+
+
+@dataclass
+class RoundData:
+    """A generation job's usable images with their embeddings, detected attributes and scores."""
+
+    job_id: str
+    round: int | None
+    run_id: str | None
+    model_id: str
+    image_ids: list[str]
+    X: np.ndarray  # (n, d) unit embeddings
+    detected: list[dict[str, str]]  # attribute -> value the tagger saw
+    requested: list[dict[str, str]]  # attribute -> value the prompt asked for
+    quality: np.ndarray  # (n,) selection quality (alignment, or the preference-aware score)
+    alignment: np.ndarray  # (n,) calibrated alignment in [0, 1]
+    defects: list[str | None]  # sketch backend: the defect drawn, if any
+    paths: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.image_ids)
+
+
+def load_round(store, job_id: str, model_id: str) -> RoundData:
+    """Everything stages 4-6 need about a job, from the store (stage 3 must have run)."""
+    job = store.job(job_id)
+    rows = [r for r in store.job_images(job_id).to_dict("records") if r["status"] == "ok"]
+    if not rows:
+        raise StageError(f"job {job_id} has no generated images; run the generate stage first")
+    cached = store.get_embeddings(model_id, [r["sha256"] for r in rows])
+    tags = store.image_tags(model_id, [r["id"] for r in rows]).set_index("image_id")
+    missing = [r["id"] for r in rows if r["sha256"] not in cached or r["id"] not in tags.index]
+    if missing:
+        raise StageError(f"job {job_id}: {len(missing)} image(s) not embedded and tagged with {model_id} "
+                         f"(e.g. {missing[0]}); run the embed stage first")
+    detected = [{a: t["value"] for a, t in json.loads(tags.at[r["id"], "detected"]).items()} for r in rows]
+    return RoundData(
+        job_id=job_id, round=job.get("round"), run_id=job.get("run_id"), model_id=model_id,
+        image_ids=[r["id"] for r in rows], X=np.stack([cached[r["sha256"]] for r in rows]).astype(np.float32),
+        detected=detected, requested=[json.loads(r["vlt_attributes"] or "{}") for r in rows],
+        quality=np.array([tags.at[r["id"], "quality"] for r in rows], dtype=np.float64),
+        alignment=np.array([tags.at[r["id"], "alignment"] for r in rows], dtype=np.float64),
+        defects=[json.loads(r["metadata"] or "{}").get("defect") for r in rows],
+        paths=[r["path"] for r in rows])
+
+
+# --------------------------------------------------------------------------- stage 4
+
+@dataclass(frozen=True)
+class ClusterStageResult:
+    result_id: str
+    k: int
+    silhouette: dict[int, float]
+    profiles: list[dict]
+    seconds: float
+
+
+def run_clustering(store, data: RoundData, *, k_range=(3, 8), seed: int = 0, sample_size: int = 5000):
+    """Stage 4: auto-K K-means and style profiles for a round; stored, and returned with the labels."""
+    from .cluster import auto_kmeans, style_profiles
+
+    t0 = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = auto_kmeans(data.X, k_range, seed=seed, sample_size=sample_size)
+    profiles = [{**p.to_dict(), "medoid_image_id": data.image_ids[p.medoid]}
+                for p in style_profiles(data.X, result.labels, data.detected)]
+    metrics = {**result.metrics(), "warnings": [str(w.message) for w in caught]}
+    result_id = f"{data.job_id}-clusters"
+    store.save_clustering(result_id=result_id, batch_id=data.job_id, round=data.round, k=result.k, metrics=metrics,
+                          image_ids=data.image_ids, labels=result.labels, distances=result.distances,
+                          profiles=profiles)
+    return result, ClusterStageResult(result_id, result.k, result.scores, profiles, time.perf_counter() - t0)
+
+
+# --------------------------------------------------------------------------- stage 5
+
+@dataclass(frozen=True)
+class SelectStageResult:
+    selection_id: str
+    k: int
+    n_selected: int
+    theta: float
+    vendi: float
+    random_vendi: float  # mean over seeded random subsets of the same size
+    mean_quality: float
+    defect_share: float | None  # among the selected (sketch backend)
+    pool_defect_share: float | None
+    seconds: float
+
+
+def run_selection(store, data: RoundData, k: int, *, theta: float = 0.7, labels: np.ndarray | None = None,
+                  seed: int = 0) -> tuple[np.ndarray, SelectStageResult]:
+    """Stage 5: the DPP selection for a round (cluster-aware when `labels` are given); stored."""
+    from .dpp import SelectionWarning, select, vendi_score
+
+    t0 = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", SelectionWarning)
+        sel = select(data.X, data.quality, k, theta=theta, clusters=labels)
+    idx = sel.indices
+    rng = np.random.default_rng(seed)
+    random_vendi = float(np.mean([vendi_score(data.X[rng.choice(len(data), len(idx), replace=False)])
+                                  for _ in range(10)])) if len(idx) else 0.0
+    has_defects = store.job(data.job_id).get("backend") == "sketch"  # only the sketch renderer records defects
+    defect = np.array([d is not None for d in data.defects])
+    sel_defect = float(defect[idx].mean()) if has_defects and len(idx) else None
+    pool_defect = float(defect.mean()) if has_defects else None
+    selection_id = f"{data.job_id}-dpp"
+    result = SelectStageResult(selection_id, k, len(idx), theta, round(sel.vendi, 4), round(random_vendi, 4),
+                               round(sel.mean_quality, 4), sel_defect, pool_defect, time.perf_counter() - t0)
+    metrics = {**{k_: v for k_, v in result.__dict__.items() if k_ not in ("selection_id", "seconds")},
+               "cluster_aware": labels is not None, "warnings": [str(w.message) for w in caught]}
+    store.save_selection(selection_id=selection_id, batch_id=data.job_id, round=data.round, theta=theta, k=k,
+                         selected_ids=[data.image_ids[i] for i in idx], log_det=sel.log_det, vendi=sel.vendi,
+                         mean_quality=sel.mean_quality, metrics=metrics)
+    return idx, result
+
+
+# --------------------------------------------------------------------------- stage 6
+
+@dataclass(frozen=True)
+class CoverageStageResult:
+    report_id: str
+    score: float
+    score_selected: float | None
+    n_gaps: int
+    severities: dict[str, int]
+    opened: int
+    closed: int
+    boosts: dict[str, dict[str, float]]
+    seconds: float
+
+
+def run_coverage(store, data: RoundData, selected: np.ndarray, *, taxonomy, request_attributes=(),
+                 default_target: float = 0.05, targets=None, boost_min: float = 0.15,
+                 boost_max: float = 0.25) -> CoverageStageResult:
+    """Stage 6: coverage of the round's detected attributes, gaps opened/closed, next round's boosts."""
+    from collections import Counter
+
+    from .coverage import coverage_targets, measure_coverage
+
+    t0 = time.perf_counter()
+    tgt = coverage_targets(taxonomy, default_target=default_target, targets=targets, fixed=request_attributes)
+    report = measure_coverage(data.detected, [data.detected[i] for i in selected], tgt,
+                              boost_min=boost_min, boost_max=boost_max)
+    boosts = report.boosts()
+    report_id = f"{data.job_id}-coverage"
+    counts = store.save_coverage(report_id=report_id, run_id=data.run_id or data.job_id, round=data.round or 0,
+                                 report=report.to_dict(), targets=tgt, boosts=boosts)
+    return CoverageStageResult(report_id, report.score, report.score_selected, len(report.gaps),
+                               dict(Counter(g.severity for g in report.gaps)), counts["opened"], counts["closed"],
+                               boosts, time.perf_counter() - t0)

@@ -1,0 +1,81 @@
+"""Stages 4-6 in the main job: clustering, selection and coverage stored per round, boosts fed forward."""
+from __future__ import annotations
+
+import json
+
+import yaml
+
+from bffkit.store import open_store
+
+from .conftest import TINY
+
+
+def tiny_with_model(tmp_path, folder, **overrides):
+    data = yaml.safe_load(TINY.read_text())
+    data["embed"] = {"model": f"local-dir:{folder}"}
+    data.update(overrides)
+    path = tmp_path / "tiny-model.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_main_job_clusters_selects_and_reports_coverage(cli, workspace, tmp_path, tiny_clip):
+    _, folder = tiny_clip
+    config = tiny_with_model(tmp_path, folder)
+    code, out, err = cli("run", "--config", config, "--workspace", workspace, "--json")
+    assert code == 0, err
+    rounds = json.loads(out)["rounds"]
+    assert "round 1 · cluster: K=" in err and "round 2 · select: 8 of 16" in err and "round 2 · coverage" in err
+    store = open_store(workspace)
+    results = store.table("cluster_results")
+    assert len(results) == 2 and set(results["num_clusters"]) <= {3, 4}
+    metrics = json.loads(results.loc[0, "metrics"])
+    assert set(metrics["silhouette"]) == {"3", "4"}
+    assert len(store.table("cluster_assignments")) == 32
+    profiles = store.table("style_profiles")
+    assert profiles.groupby("result_id").size().tolist() == results.sort_values("id")["num_clusters"].tolist()
+    assert profiles["medoid_image_id"].notna().all() and (profiles["name"].str.len() > 0).all()
+    success = store.table("style_profile_success")
+    assert success["total_gens"].sum() == 32
+    sel = store.table("dpp_selection_results").sort_values("round")
+    assert sel["k"].tolist() == [8, 8] and [len(json.loads(s)) for s in sel["selected_ids"]] == [8, 8]
+    assert (sel["vendi_score"] > 1).all() and sel["theta"].tolist() == [0.7, 0.7]
+    # selected ids belong to their round's job
+    for job_id, ids in zip(sel["batch_id"], sel["selected_ids"]):
+        assert all(i.startswith(job_id) for i in json.loads(ids))
+    reports = store.table("coverage_reports").sort_values("round")
+    assert reports["round"].tolist() == [1, 2] and reports["score"].between(0, 1).all()
+    summary = store.table("coverage_summary_view")
+    assert len(summary) == 1 and summary.loc[0, "reports"] == 2
+    gaps = store.table("attribute_gaps")
+    assert len(gaps) > 0 and set(gaps["severity"]) <= {"critical", "high", "medium", "low"}
+    # the request fixes colour and length: they are never gaps
+    assert not set(gaps["attribute"]) & {"primary_color", "length", "category"}
+    # round 1's gaps became round 2's boosts
+    boosts = rounds[0]["coverage"]["boosts"]
+    assert boosts and all(f > 1 for values in boosts.values() for f in values.values())
+    # a rerun replaces, never duplicates
+    code, _, _ = cli("run", "--config", config, "--workspace", workspace)
+    assert code == 0
+    counts = store.table_counts()
+    assert counts["cluster_results"] == 2 and counts["cluster_assignments"] == 32
+    assert counts["dpp_selection_results"] == 2 and counts["coverage_reports"] == 2
+
+
+def test_stages_need_embeddings_first(workspace, tax):
+    import pytest
+
+    from bffkit.exceptions import StageError
+    from bffkit.generate import get_generator, run_generation
+    from bffkit.prompts import build_specs
+    from bffkit.stages import load_round
+
+    store = open_store(workspace)
+    specs = build_specs("dress", 3, seed=1, taxonomy=tax, backend_options={"width": 64, "height": 64})
+    store.save_prompt_job(job_id="j", run_id="r", round=1, user_id="u", backend="sketch", model=None,
+                          request="dress", specs=specs)
+    with pytest.raises(StageError, match="no generated images"):
+        load_round(store, "j", "m")
+    run_generation(store, "j", get_generator("sketch"), progress=False)
+    with pytest.raises(StageError, match="3 image.s. not embedded and tagged with m.*run the embed stage"):
+        load_round(store, "j", "m")
