@@ -389,6 +389,47 @@ def bench_cluster(n: int | None = None, repeats: int = 1, d: int = 512, true_k: 
     return out
 
 
+# --------------------------------------------------------------------------- loop
+
+def bench_loop(persona: str | None = None, rounds: int = 3, config: str | None = None, n: int | None = None,
+               **_ignored) -> dict:
+    """The learning loop end to end: sketch backend, a simulated designer, `rounds` rounds of the
+    demo request in a scratch workspace. Baseline: round 1 (nothing learned yet). Targets: the
+    last round's thumbs-up rate >= round 1's + 25 points, its coverage >= round 1's - 0.02."""
+    import logging
+
+    from .config import load_config
+    from .paths import DATA_DIR
+    from .pipeline import run
+
+    overrides = {"rounds": rounds, "name": "bench-loop"}
+    with tempfile.TemporaryDirectory(prefix="bffkit-loop-") as ws:
+        cfg = load_config(config or DATA_DIR / "configs" / "demo.yaml", workspace=ws, **overrides)
+        update = {"feedback": cfg.feedback.model_copy(update={"source": "persona", "persona": persona})}
+        if cfg.embed.model is None:
+            update["embed"] = cfg.embed.model_copy(update={"model": "sketch-clip"})
+        if n:
+            update["generate"] = cfg.generate.model_copy(update={"target_count": n})
+        cfg = cfg.model_copy(update=update)
+        logging.getLogger("bffkit").debug("bench loop config %s", cfg.name)
+        t0 = time.perf_counter()
+        result = run(cfg, progress=False, log=lambda _: None)
+        seconds = time.perf_counter() - t0
+    per_round = [{"round": r.round, "thumbs_up_rate": r.feedback["thumbs_up_rate"], "coverage": r.coverage["score"],
+                  "coverage_selected": r.coverage["score_selected"], "outliers": r.feedback["n_outliers"],
+                  "head_auc": r.feedback["head_auc"], "head_share": r.selection.get("head_share")}
+                 for r in result.rounds]
+    first, last = per_round[0], per_round[-1]
+    gain = round(last["thumbs_up_rate"] - first["thumbs_up_rate"], 4)
+    cov = round(last["coverage"] - first["coverage"], 4)
+    from .feedback import load_persona
+
+    return {"persona": load_persona(persona).name, "rounds": per_round, "thumbs_up_gain": gain,
+            "coverage_change": cov, "head_auc": last["head_auc"], "seconds": round(seconds, 1),
+            "target": {"thumbs_up_gain": 0.25, "coverage_change": -0.02},
+            "meets_target": gain >= 0.25 and cov >= -0.02}
+
+
 BENCHES: dict[str, Callable[..., dict]] = {
     "generate": bench_generate,
     "generate-sd15": lambda **kw: bench_architecture("sd15", **kw),
@@ -396,6 +437,7 @@ BENCHES: dict[str, Callable[..., dict]] = {
     "embed": bench_embed,
     "dpp": bench_dpp,
     "cluster": bench_cluster,
+    "loop": bench_loop,
 }
 
 

@@ -261,17 +261,99 @@ def train_sketch_clip(out: Path | None, n_images: int, epochs: int, seed: int, m
 @click.option("--n", "n", type=click.IntRange(min=10), default=None,
               help="Items per run (default: the benchmark's own; dpp: the largest N).")
 @click.option("--repeats", type=click.IntRange(min=1), default=None, help="Best of this many (default: per benchmark).")
+@click.option("--persona", default=None, help="loop: persona YAML path or name (default: minimalist).")
 @click.option("--json", "as_json", is_flag=True)
-def bench(name: str, n: int | None, repeats: int | None, as_json: bool) -> None:
-    """Run a benchmark (generate, embed, dpp, cluster, ...): figures as ratios against a same-process baseline."""
+def bench(name: str, n: int | None, repeats: int | None, persona: str | None, as_json: bool) -> None:
+    """Run a benchmark (generate, embed, dpp, cluster, loop, ...): figures as ratios against a same-process baseline."""
     from .bench import run_bench
 
-    result = run_bench(name, n=n, repeats=repeats)
+    result = run_bench(name, n=n, repeats=repeats, **({"persona": persona} if persona else {}))
     if as_json:
         _echo_json(result)
     else:
         for key, value in result.items():
             click.echo(f"{key:>26}: {value}")
+
+
+# --------------------------------------------------------------------------- feedback
+
+@cli.group()
+def feedback() -> None:
+    """Import or export designer feedback (CSV or JSON)."""
+
+
+def _existing_store(workspace: Path | None):
+    from .store import STORE_FILENAME, open_store
+
+    ws = _workspace(workspace)
+    if not (ws / STORE_FILENAME).exists():
+        raise BffkitError(f"--workspace: no store at {ws} (run `bffkit init` or `bffkit run` first)")
+    return open_store(ws)
+
+
+@feedback.command("import")
+@click.argument("file", type=click.Path(path_type=Path))
+@WORKSPACE_OPTION
+@click.option("--user", "user_id", default=None, help="User id for rows that carry none.")
+@click.option("--json", "as_json", is_flag=True)
+def feedback_import(file: Path, workspace: Path | None, user_id: str | None, as_json: bool) -> None:
+    """Import feedback rows (image_id, feedback_type, rating, comment, user_id, created_at): all or nothing."""
+    from .feedback import Inbox, import_feedback
+    from .learning import update_from_feedback
+
+    store = _existing_store(workspace)
+    Inbox(store.workspace).merge(store)  # queued widget clicks first, so order is kept
+    report = import_feedback(store, file, user_id=user_id)
+    if report["stored"]:
+        update_from_feedback(store, store.feedback()["user_id"].unique().tolist())
+    if as_json:
+        _echo_json(report)
+    else:
+        click.echo(f"imported {report['stored']} of {report['rows']} rows "
+                   f"({report['already_stored']} already stored) into {store.workspace}")
+
+
+@feedback.command("export")
+@WORKSPACE_OPTION
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="File to write (.csv or .json); default: CSV on stdout.")
+@click.option("--user", "user_id", default=None, help="Only this user's feedback.")
+def feedback_export(workspace: Path | None, out: Path | None, user_id: str | None) -> None:
+    """Export feedback as CSV (or JSON with --out FILE.json)."""
+    from .feedback import Inbox, export_feedback
+
+    store = _existing_store(workspace)
+    Inbox(store.workspace).merge(store)
+    text = export_feedback(store, out, user_id=user_id)
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        click.echo(f"wrote {len(text.splitlines()) - (0 if str(out).endswith('.json') else 1)} rows to {out}"
+                   if not str(out).endswith(".json") else f"wrote {out}")
+
+
+# --------------------------------------------------------------------------- analytics
+
+@cli.command()
+@WORKSPACE_OPTION
+@click.option("--window", "window_days", type=click.IntRange(1, 3650), default=90, show_default=True,
+              help="Days of history to analyse.")
+@click.option("--json", "as_json", is_flag=True)
+def analytics(workspace: Path | None, window_days: int, as_json: bool) -> None:
+    """Trends, style-profile and attribute outlier rates, and recommendations with their evidence."""
+    from .analytics import analytics as compute
+
+    store = _existing_store(workspace)
+    result = compute(store, window_days)
+    if as_json:
+        _echo_json(result.to_dict())
+        return
+    click.echo(f"last {window_days} days: outlier rate {result.overall_outlier_rate}, "
+               f"thumbs-up {result.overall_thumbs_up}")
+    if len(result.per_round):
+        click.echo(result.per_round.to_string(index=False))
+    for rec in result.recommendations[:10]:
+        click.echo(f"- {rec['text']}")
 
 
 # --------------------------------------------------------------------------- purge

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .config import RunConfig
-from .exceptions import StageError
+from .exceptions import ConfigError, StageError
 from .generate import JobResult, get_generator, run_generation
 from .prompts import build_specs, parse_request
 from .store import Store, open_store
@@ -38,6 +38,8 @@ class RoundResult:
     clustering: dict | None = None  # stage 4: k, silhouette per K, style profiles
     selection: dict | None = None  # stage 5: sizes, Vendi vs random, defect shares
     coverage: dict | None = None  # stage 6: scores, gaps, boosts for the next round
+    feedback: dict | None = None  # stage 7: thumbs-up rate, outliers, what was learned
+    steering: dict | None = None  # the preference factors this round's specs were sampled with
 
 
 @dataclass(frozen=True)
@@ -99,7 +101,7 @@ def _request_text(request) -> str:
     return request if isinstance(request, str) else json.dumps(request, sort_keys=True)
 
 
-STAGES = ("prompts", "generate", "embed", "cluster", "select", "coverage")
+STAGES = ("prompts", "generate", "embed", "cluster", "select", "coverage", "feedback")
 
 
 def run(config: RunConfig, *, stages: tuple[str, ...] = STAGES, progress: bool = True,
@@ -119,6 +121,17 @@ def run(config: RunConfig, *, stages: tuple[str, ...] = STAGES, progress: bool =
 
         embedder = create_embedder(config.embed.model, device=config.embed.device, batch_size=config.embed.batch_size)
         tagger = VLTTagger(embedder, tax)  # one per run: its text prompts are embedded once
+    persona = None
+    if "feedback" in stages and config.feedback.source == "persona":
+        from .feedback import load_persona
+
+        persona = load_persona(config.feedback.persona)
+    elif "feedback" in stages and config.feedback.source == "file":
+        from .feedback import read_feedback_file
+
+        if config.feedback.file is None:
+            raise ConfigError("feedback.file: required when feedback.source is 'file'")
+        read_feedback_file(config.feedback.file, user_id=config.user_id)  # every row valid before any work
     if config.prompts.enhancer == "openai":
         from .generate.openai_backend import _client
 
@@ -132,12 +145,21 @@ def run(config: RunConfig, *, stages: tuple[str, ...] = STAGES, progress: bool =
         f"({config.generate.target_count} x {config.generate.overgeneration:g}) in {store.workspace}")
     # 3. Rounds
     rounds = []
-    boosts = None
+    boosts = preferences = None
     fixed = set(parse_request(config.request, tax).attributes)
     try:
         for r in range(1, config.rounds + 1):
             t = time.perf_counter()
-            result = plan_round(config, store, run_id, r, boosts=boosts)
+            if r > 1 and embedder is not None and "feedback" in stages and config.feedback.source != "none":
+                from .stages import steering_for_next_round
+
+                preferences = steering_for_next_round(store, config.user_id, embedder.model_id, tax, fixed=fixed,
+                                                      seed=round_seed(config.seed, r)) or None
+                if preferences:
+                    log(f"  round {r} · steering: preference factors for {', '.join(sorted(preferences))} "
+                        "(Thompson draws from feedback so far)")
+            result = plan_round(config, store, run_id, r, boosts=boosts, preferences=preferences)
+            result = RoundResult(**{**result.__dict__, "steering": preferences})
             state = "planned" if result.new else "already stored"
             log(f"  round {r} · prompts: {result.n_specs} specs {state} as job {result.job_id}, "
                 f"{len(result.categories)} categories, {result.distinct_values} distinct attribute values "
@@ -159,7 +181,7 @@ def run(config: RunConfig, *, stages: tuple[str, ...] = STAGES, progress: bool =
                     f"mean alignment {emb.mean_alignment}, adherence {emb.mean_adherence}, "
                     f"{emb.n_aligned} at alignment >= {config.feedback.outlier_threshold:g} ({emb.seconds:.1f}s)")
                 result = RoundResult(**{**result.__dict__, "embedding": emb.__dict__})
-                later = _stages_4_to_6(config, store, result, embedder.model_id, stages, tax, fixed, log)
+                later = _stages_4_to_7(config, store, result, embedder.model_id, stages, tax, fixed, log, persona)
                 result = RoundResult(**{**result.__dict__, **later})
                 boosts = (later.get("coverage") or {}).get("boosts") or None
             rounds.append(result)
@@ -171,13 +193,13 @@ def run(config: RunConfig, *, stages: tuple[str, ...] = STAGES, progress: bool =
                      seconds=time.perf_counter() - t0)
 
 
-def _stages_4_to_6(config: RunConfig, store: Store, result: RoundResult, model_id: str, stages, tax, fixed,
-                   log) -> dict:
-    """Cluster, select and measure coverage for one round; what each stage found, by stage."""
-    from .stages import load_round, run_clustering, run_coverage, run_selection
+def _stages_4_to_7(config: RunConfig, store: Store, result: RoundResult, model_id: str, stages, tax, fixed,
+                   log, persona) -> dict:
+    """Cluster, select, measure coverage and take feedback for one round; what each stage found."""
+    from .stages import load_round, run_clustering, run_coverage, run_feedback, run_selection, selection_quality
 
     out: dict = {}
-    if not {"cluster", "select", "coverage"} & set(stages):
+    if not {"cluster", "select", "coverage", "feedback"} & set(stages):
         return out
     r, seed = result.round, round_seed(config.seed, result.round)
     data = load_round(store, result.job_id, model_id)
@@ -192,9 +214,10 @@ def _stages_4_to_6(config: RunConfig, store: Store, result: RoundResult, model_i
     selected = np.arange(len(data))
     if "select" in stages:
         k = config.select.k or config.generate.target_count
-        selected, s = run_selection(store, data, k, theta=config.select.theta, seed=seed,
+        quality, head_share = selection_quality(store, data, config.user_id)
+        selected, s = run_selection(store, data, k, theta=config.select.theta, seed=seed, quality=quality,
                                     labels=labels if config.select.cluster_aware else None)
-        out["selection"] = s.__dict__
+        out["selection"] = {**s.__dict__, "head_share": head_share}
         defects = (f", defects {s.defect_share:.0%} vs {s.pool_defect_share:.0%} in the pool"
                    if s.defect_share is not None else "")
         log(f"  round {r} · select: {s.n_selected} of {len(data)} at theta {s.theta:g}, Vendi {s.vendi:.2f} "
@@ -208,6 +231,16 @@ def _stages_4_to_6(config: RunConfig, store: Store, result: RoundResult, model_i
         sev = ", ".join(f"{n} {s}" for s, n in sorted(c.severities.items())) or "none"
         log(f"  round {r} · coverage: score {c.score:.3f} (selected {c.score_selected}), {c.n_gaps} gaps "
             f"({sev}; {c.opened} new, {c.closed} closed) ({c.seconds:.2f}s)")
+    if "feedback" in stages and config.feedback.source != "none":
+        fb = config.feedback
+        f = run_feedback(store, data, selected, source=fb.source, user_id=config.user_id, persona=persona,
+                         file=fb.file, seed=seed, threshold=fb.outlier_threshold)
+        out["feedback"] = f.__dict__
+        likes = ", ".join(f"{p['value']} {p['mean']:.2f}" for p in f.top_positive) or "-"
+        dislikes = ", ".join(f"{p['value']} {p['mean']:.2f}" for p in f.top_negative) or "-"
+        rate = f"{f.thumbs_up_rate:.0%}" if f.thumbs_up_rate is not None else "-"
+        log(f"  round {r} · feedback ({f.source}): {f.n_events} events, thumbs-up {rate}, {f.n_outliers} outliers; "
+            f"learned likes: {likes}; dislikes: {dislikes}; head AUC {f.head_auc} ({f.seconds:.2f}s)")
     return out
 
 

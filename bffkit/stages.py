@@ -107,14 +107,18 @@ class SelectStageResult:
 
 
 def run_selection(store, data: RoundData, k: int, *, theta: float = 0.7, labels: np.ndarray | None = None,
-                  seed: int = 0) -> tuple[np.ndarray, SelectStageResult]:
-    """Stage 5: the DPP selection for a round (cluster-aware when `labels` are given); stored."""
+                  seed: int = 0, quality: np.ndarray | None = None) -> tuple[np.ndarray, SelectStageResult]:
+    """Stage 5: the DPP selection for a round (cluster-aware when `labels` are given); stored.
+
+    `quality` overrides the stored per-image quality (e.g. blended with a preference head).
+    """
     from .dpp import SelectionWarning, select, vendi_score
 
     t0 = time.perf_counter()
+    quality = data.quality if quality is None else np.asarray(quality, dtype=np.float64)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", SelectionWarning)
-        sel = select(data.X, data.quality, k, theta=theta, clusters=labels)
+        sel = select(data.X, quality, k, theta=theta, clusters=labels)
     idx = sel.indices
     rng = np.random.default_rng(seed)
     random_vendi = float(np.mean([vendi_score(data.X[rng.choice(len(data), len(idx), replace=False)])
@@ -132,6 +136,14 @@ def run_selection(store, data: RoundData, k: int, *, theta: float = 0.7, labels:
                          selected_ids=[data.image_ids[i] for i in idx], log_det=sel.log_det, vendi=sel.vendi,
                          mean_quality=sel.mean_quality, metrics=metrics)
     return idx, result
+
+
+def selection_quality(store, data: RoundData, user_id: str) -> tuple[np.ndarray, float]:
+    """(quality per image, the head's share of it): alignment blended with the user's preference head."""
+    from .learning import combined_quality, head_weight
+
+    head = store.preference_head(user_id, data.model_id)
+    return combined_quality(data.alignment, data.X, head), (head_weight(head) if head else 0.0)
 
 
 # --------------------------------------------------------------------------- stage 6
@@ -168,3 +180,62 @@ def run_coverage(store, data: RoundData, selected: np.ndarray, *, taxonomy, requ
     return CoverageStageResult(report_id, report.score, report.score_selected, len(report.gaps),
                                dict(Counter(g.severity for g in report.gaps)), counts["opened"], counts["closed"],
                                boosts, time.perf_counter() - t0)
+
+
+# --------------------------------------------------------------------------- stage 7
+
+@dataclass(frozen=True)
+class FeedbackStageResult:
+    source: str
+    n_events: int
+    thumbs_up_rate: float | None
+    n_outliers: int
+    head_auc: float | None
+    top_positive: list
+    top_negative: list
+    predicted_lift: float | None
+    seconds: float
+
+
+def run_feedback(store, data: RoundData, selected: np.ndarray, *, source: str, user_id: str, persona=None,
+                 file=None, seed: int = 0, threshold: float = 0.75) -> FeedbackStageResult:
+    """Stage 7 in batch mode: feedback on the selected images from a persona or a file, then learning."""
+    from .feedback import read_feedback_file, simulate_feedback, thumbs_up_rate
+    from .learning import update_from_feedback
+
+    t0 = time.perf_counter()
+    ids = [data.image_ids[i] for i in selected]
+    if source == "persona":
+        events = simulate_feedback(store, persona, ids, user_id=user_id, seed=seed)
+    elif source == "file":
+        mine = set(data.image_ids)
+        events = [e for e in read_feedback_file(file, user_id=user_id) if e.image_id in mine]
+        store.add_feedback_events([e.to_dict() for e in events])
+    else:
+        events = []
+    learned = update_from_feedback(store, [user_id], model_id=data.model_id, threshold=threshold).get(user_id, {}) \
+        if events else {}
+    impact, patterns = learned.get("impact", {}), learned.get("patterns", {})
+    round_outliers = store.outlier_image_ids([e.image_id for e in events])
+    return FeedbackStageResult(source, len(events), round(thumbs_up_rate(events), 4) if events else None,
+                               len(round_outliers), impact.get("head_auc"), patterns.get("top_positive", [])[:3],
+                               patterns.get("top_negative", [])[:3], impact.get("predicted_lift"),
+                               time.perf_counter() - t0)
+
+
+def steering_for_next_round(store, user_id: str, model_id: str, taxonomy, *, fixed=(), seed: int = 0,
+                            floor: float = 0.25) -> dict[str, dict[str, float]]:
+    """Thompson-sampled preference factors for stage 1 from the user's feedback so far.
+
+    The user's outliers count as consumed by learning from here on (``used_for_training``).
+    """
+    from .learning import _detected_by_image, attribute_posteriors, thompson_preferences
+
+    feedback = store.feedback(user_id)
+    if feedback.empty:
+        return {}
+    detected, _ = _detected_by_image(store, feedback["image_id"].unique().tolist(), model_id)
+    post = attribute_posteriors(feedback, detected)
+    prefs = thompson_preferences(post, taxonomy, np.random.default_rng(seed), fixed=fixed, floor=floor)
+    store.mark_outliers_used(store.outlier_ids(user_id))
+    return prefs

@@ -271,6 +271,17 @@ V4 = [
     "ALTER TABLE attribute_gaps ADD COLUMN deficit DOUBLE",
     "ALTER TABLE attribute_gaps ADD COLUMN opened_round INTEGER",
     "ALTER TABLE attribute_gaps ADD COLUMN closed_round INTEGER",
+    """CREATE TABLE preference_heads (
+        user_id    VARCHAR NOT NULL,
+        model      VARCHAR NOT NULL,
+        weights    FLOAT[] NOT NULL,
+        bias       DOUBLE NOT NULL,
+        c          DOUBLE,
+        cv_auc     DOUBLE,
+        n          INTEGER NOT NULL,
+        n_pairs    INTEGER NOT NULL,
+        created_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+        PRIMARY KEY (user_id, model))""",
 ]
 
 MIGRATIONS: dict[int, list[str]] = {1: V1, 2: V2, 3: V3, 4: V4}
@@ -282,7 +293,7 @@ TABLES = (
     "cluster_assignments", "coverage_reports", "attribute_gaps", "dpp_selection_results",
     "coverage_config", "user_feedback", "outliers", "vlt_attribute_success",
     "style_profile_success", "learning_updates", "runs", "prompt_specs", "image_tags", "model_calibration",
-    "style_profiles",
+    "style_profiles", "preference_heads",
 )
 VIEWS = ("coverage_summary_view", "outlier_rate_by_attribute", "recent_feedback_summary")
 
@@ -331,6 +342,64 @@ ON CONFLICT (id) DO NOTHING"""
 INSERT_FEEDBACK = """
 INSERT INTO user_feedback (id, user_id, image_id, feedback_type, rating, comment, is_outlier, source)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?)"""
+
+EXISTING_FEEDBACK = "SELECT id FROM user_feedback WHERE id IN (SELECT unnest(?))"
+INSERT_FEEDBACK_FROM = """
+INSERT INTO user_feedback (id, user_id, image_id, feedback_type, rating, comment, is_outlier, source, created_at)
+SELECT id, user_id, image_id, feedback_type, CAST(rating AS INTEGER), comment, false, source,
+       CAST(created_at AS TIMESTAMPTZ)::TIMESTAMP
+FROM new_feedback WHERE id NOT IN (SELECT id FROM user_feedback)"""
+SELECT_FEEDBACK = "SELECT * FROM user_feedback WHERE (? IS NULL OR user_id = ?) ORDER BY created_at, id"
+EXISTING_IMAGES = "SELECT id FROM generated_images WHERE id IN (SELECT unnest(?))"
+IMAGES_BY_ID = "SELECT * FROM generated_images WHERE id IN (SELECT unnest(?))"
+
+LATEST_TAGS = """
+SELECT image_id, arg_max(detected, created_at) AS detected, arg_max(alignment, created_at) AS alignment
+FROM image_tags WHERE image_id IN (SELECT unnest(?)) AND (? IS NULL OR model = ?) GROUP BY image_id"""
+LATEST_TAG_MODEL = "SELECT model FROM image_tags ORDER BY created_at DESC LIMIT 1"
+INSERT_OUTLIER = """
+INSERT INTO outliers (id, image_id, feedback_id, confidence, user_id) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET confidence = excluded.confidence"""
+MARK_OUTLIER = "UPDATE user_feedback SET is_outlier = true WHERE id = ?"
+DELETE_ATTRIBUTE_SUCCESS = "DELETE FROM vlt_attribute_success"
+INSERT_ATTRIBUTE_SUCCESS_FROM = """
+INSERT INTO vlt_attribute_success (attribute, value, n, outlier_count, outlier_rate, alpha, beta)
+SELECT attribute, value, CAST(n AS INTEGER), CAST(outlier_count AS INTEGER), outlier_rate, alpha, beta
+FROM new_success"""
+UPSERT_HEAD = """
+INSERT OR REPLACE INTO preference_heads (user_id, model, weights, bias, c, cv_auc, n, n_pairs)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)"""
+GET_HEAD = "SELECT weights, bias, c, cv_auc, n, n_pairs FROM preference_heads WHERE user_id = ? AND model = ?"
+INSERT_LEARNING_UPDATE = """
+INSERT INTO learning_updates (id, update_type, patterns, impact, user_id) VALUES (?, ?, ?, ?, ?)"""
+IMAGE_SHAS = "SELECT id, sha256 FROM generated_images WHERE id IN (SELECT unnest(?))"
+
+FEEDBACK_STAMP = "SELECT count(*), max(created_at) FROM user_feedback"
+ANALYTICS_QUERIES = {
+    "feedback": """
+        SELECT f.id, f.image_id, f.user_id, f.feedback_type, f.rating, f.is_outlier, f.created_at, j.run_id, j.round
+        FROM user_feedback f JOIN generated_images i ON i.id = f.image_id JOIN generation_jobs j ON j.id = i.job_id
+        WHERE f.created_at >= now()::TIMESTAMP - to_days(CAST(? AS INTEGER))""",
+    "rounds": """
+        SELECT run_id, round, id AS job_id, n_done AS generated, n_failed AS failed,
+               CASE WHEN n_done + n_failed > 0 THEN n_done / (n_done + n_failed) END AS success_rate, created_at
+        FROM generation_jobs WHERE created_at >= now()::TIMESTAMP - to_days(CAST(? AS INTEGER))
+        ORDER BY created_at, round""",
+    "selection": """
+        SELECT j.run_id, s.round, s.vendi_score AS diversity, s.mean_quality, json_array_length(s.selected_ids) AS selected
+        FROM dpp_selection_results s JOIN generation_jobs j ON j.id = s.batch_id
+        WHERE s.created_at >= now()::TIMESTAMP - to_days(CAST(? AS INTEGER))""",
+    "coverage": """
+        SELECT batch_id AS run_id, round, score AS coverage, score_selected AS coverage_selected
+        FROM coverage_reports WHERE created_at >= now()::TIMESTAMP - to_days(CAST(? AS INTEGER))""",
+    "profiles": """
+        SELECT a.image_id, arg_max(p.name, r.created_at) AS profile
+        FROM cluster_assignments a JOIN cluster_results r ON r.id = a.result_id
+        JOIN style_profiles p ON p.result_id = a.result_id AND p.cluster_id = a.cluster_id
+        WHERE r.created_at >= now()::TIMESTAMP - to_days(CAST(? AS INTEGER)) GROUP BY a.image_id""",
+    "gaps": """
+        SELECT * FROM attribute_gaps WHERE opened_at >= now()::TIMESTAMP - to_days(CAST(? AS INTEGER))""",
+}
 
 JOB_IMAGE_INDICES = "SELECT spec_index FROM generated_images WHERE job_id = ?"
 JOB_IMAGES = "SELECT * FROM generated_images WHERE job_id = ? ORDER BY spec_index"
@@ -411,6 +480,7 @@ PURGE_STATEMENTS = (
      """DELETE FROM image_embeddings WHERE sha256 IN (SELECT sha256 FROM generated_images WHERE user_id = ?)
         AND sha256 NOT IN (SELECT sha256 FROM generated_images WHERE user_id <> ? AND sha256 IS NOT NULL)"""),
     ("outliers", "DELETE FROM outliers WHERE user_id = ?"),
+    ("preference_heads", "DELETE FROM preference_heads WHERE user_id = ?"),
     ("user_feedback", "DELETE FROM user_feedback WHERE user_id = ?"),
     ("learning_updates", "DELETE FROM learning_updates WHERE user_id = ?"),
     ("prompt_specs", "DELETE FROM prompt_specs WHERE job_id IN (SELECT id FROM generation_jobs WHERE user_id = ?)"),
@@ -735,6 +805,110 @@ class Store:
             con.execute(INSERT_FEEDBACK, [feedback_id, user_id, image_id, feedback_type, rating, comment,
                                           is_outlier, source])
         return feedback_id
+
+    def add_feedback_events(self, events: Sequence[dict[str, Any]]) -> list[str]:
+        """Store feedback events (dicts with id, user_id, image_id, feedback_type, rating, comment,
+        source, created_at) in one transaction; ids already stored are skipped. Returns the new ids."""
+        if not events:
+            return []
+        frame = pd.DataFrame([{k: e.get(k) for k in ("id", "user_id", "image_id", "feedback_type", "rating", "comment",
+                                                        "source", "created_at")} for e in events])
+        frame["rating"] = frame["rating"].astype("Int64")
+        frame = frame.drop_duplicates("id")
+        with self.transaction() as con:
+            old = {r[0] for r in con.execute(EXISTING_FEEDBACK, [frame["id"].tolist()]).fetchall()}
+            con.register("new_feedback", frame)
+            con.execute(INSERT_FEEDBACK_FROM)
+        return [i for i in frame["id"] if i not in old]
+
+    def feedback(self, user_id: str | None = None) -> pd.DataFrame:
+        with self.connect() as con:
+            return con.execute(SELECT_FEEDBACK, [user_id, user_id]).df()
+
+    def existing_image_ids(self, image_ids: Sequence[str]) -> set[str]:
+        with self.connect() as con:
+            return {r[0] for r in con.execute(EXISTING_IMAGES, [list(image_ids)]).fetchall()}
+
+    def images_by_id(self, image_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        with self.connect() as con:
+            frame = con.execute(IMAGES_BY_ID, [list(image_ids)]).df()
+        return {r["id"]: r for r in frame.to_dict("records")}
+
+    # ----------------------------------------------------------------- learning
+    def latest_tags(self, image_ids: Sequence[str], model_id: str | None = None) -> list[dict[str, Any]]:
+        with self.connect() as con:
+            return con.execute(LATEST_TAGS, [list(image_ids), model_id, model_id]).df().to_dict("records")
+
+    def latest_tag_model(self) -> str | None:
+        with self.connect() as con:
+            row = con.execute(LATEST_TAG_MODEL).fetchone()
+        return row[0] if row else None
+
+    def image_shas(self, image_ids: Sequence[str]) -> dict[str, str]:
+        with self.connect() as con:
+            return dict(con.execute(IMAGE_SHAS, [list(image_ids)]).fetchall())
+
+    def save_outliers(self, outliers: Sequence[tuple[str, str, str, float]]) -> None:
+        """(feedback id, image id, user id, confidence) per outlier; the feedback row is marked too."""
+        with self.transaction() as con:
+            for fid, image_id, user_id, confidence in outliers:
+                con.execute(INSERT_OUTLIER, [fid, image_id, fid, float(confidence), user_id])
+                con.execute(MARK_OUTLIER, [fid])
+
+    def outlier_ids(self, user_id: str) -> list[str]:
+        with self.connect() as con:
+            return [r[0] for r in con.execute("SELECT id FROM outliers WHERE user_id = ?", [user_id]).fetchall()]
+
+    def outlier_image_ids(self, image_ids: Sequence[str]) -> set[str]:
+        with self.connect() as con:
+            return {r[0] for r in con.execute("SELECT DISTINCT image_id FROM outliers WHERE image_id IN "
+                                              "(SELECT unnest(?))", [list(image_ids)]).fetchall()}
+
+    def mark_outliers_used(self, outlier_ids: Sequence[str]) -> None:
+        with self.transaction() as con:
+            con.execute("UPDATE outliers SET used_for_training = true WHERE id IN (SELECT unnest(?))",
+                        [list(outlier_ids)])
+
+    def save_attribute_success(self, posteriors: pd.DataFrame) -> None:
+        with self.transaction() as con:
+            con.execute(DELETE_ATTRIBUTE_SUCCESS)
+            if len(posteriors):
+                con.register("new_success", posteriors)
+                con.execute(INSERT_ATTRIBUTE_SUCCESS_FROM)
+
+    def save_preference_head(self, user_id: str, model_id: str, head) -> None:
+        with self.transaction() as con:
+            con.execute(UPSERT_HEAD, [user_id, model_id, head.weights.astype(float).tolist(), head.bias, head.C,
+                                      head.cv_auc, head.n, head.n_pairs])
+
+    def preference_head(self, user_id: str, model_id: str):
+        from .learning import PreferenceHead
+
+        with self.connect() as con:
+            row = con.execute(GET_HEAD, [user_id, model_id]).fetchone()
+        if row is None:
+            return None
+        return PreferenceHead(weights=np.asarray(row[0], dtype=np.float32), bias=row[1], C=row[2], cv_auc=row[3],
+                              n=row[4], n_pairs=row[5])
+
+    def add_learning_update(self, update_id: str, update_type: str, patterns: dict, impact: dict,
+                            user_id: str | None) -> None:
+        with self.transaction() as con:
+            con.execute(INSERT_LEARNING_UPDATE, [update_id, update_type, _json(patterns), _json(impact), user_id])
+
+    def feedback_stamp(self) -> tuple:
+        """(count, latest timestamp) of feedback: changes whenever feedback arrives."""
+        with self.connect() as con:
+            return tuple(con.execute(FEEDBACK_STAMP).fetchone())
+
+    def analytics_frames(self, window_days: int) -> dict[str, Any]:
+        """The rows analytics needs from the last `window_days`, one DataFrame per kind."""
+        with self.connect() as con:
+            out = {k: con.execute(q, [window_days]).df() for k, q in ANALYTICS_QUERIES.items()}
+        ids = out["feedback"]["image_id"].unique().tolist()
+        out["detected"] = {r["image_id"]: {a: t["value"] for a, t in json.loads(r["detected"]).items()}
+                           for r in self.latest_tags(ids)} if ids else {}
+        return out
 
     # ----------------------------------------------------------------- embeddings
     def get_embeddings(self, model_id: str, shas: Sequence[str]) -> dict[str, np.ndarray]:

@@ -1,0 +1,277 @@
+"""Stage 8a: learning from feedback — outliers, attribute posteriors, a preference head, steering.
+
+* **Outliers**: an image the designer liked (positive) whose calibrated alignment is at least
+  the threshold (0.75) — a standout that also shows what was asked.
+* **Attribute posteriors**: per detected (attribute, value), Beta(1 + thumbs-up, 1 + thumbs-down)
+  over every feedback event on images showing it (`vlt_attribute_success`, with the outlier rate).
+* **Preference head**: L2-regularised logistic regression on the image embeddings — pointwise
+  from thumbs, plus Bradley-Terry pairs (x_a - x_b, no intercept) wherever one user rated two
+  images differently. C is chosen by stratified cross-validation and the held-out AUC is kept;
+  selection uses the head only when that AUC beats chance clearly (>= 0.6).
+* **Steering**: the next round samples attribute values with weight prior x gap boost x a
+  Thompson draw from each value's posterior (relative to the attribute's mean), never below
+  ``floor`` x prior, so exploiting what the designer likes cannot starve coverage.
+
+Every merge of feedback calls :func:`update_from_feedback`, so learning follows each event.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .coverage import COVERAGE_ATTRIBUTES
+
+MIN_HEAD_AUC = 0.6  # below this the head is no better than a coin: selection ignores it
+HEAD_WEIGHT_MAX = 0.5  # the share of quality the head can take, reached at HEAD_FULL_AT labels
+HEAD_FULL_AT = 100
+
+
+# --------------------------------------------------------------------------- preference head
+
+@dataclass
+class PreferenceHead:
+    """Logistic preference model on unit embeddings: P(like | x) = sigmoid(w.x + b)."""
+
+    weights: np.ndarray | None = None
+    bias: float = 0.0
+    C: float | None = None
+    cv_auc: float | None = None
+    n: int = 0
+    n_pairs: int = 0
+
+    @property
+    def fitted(self) -> bool:
+        return self.weights is not None
+
+    def fit(self, X: np.ndarray, y: np.ndarray, pairs: Sequence[tuple[int, int]] = (), *, seed: int = 0,
+            Cs: Sequence[float] = (0.1, 1.0, 10.0)) -> PreferenceHead:
+        """`y`: 1 liked / 0 not; `pairs`: (preferred row, other row) comparisons."""
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.metrics import roc_auc_score
+        from sklearn.model_selection import StratifiedKFold
+
+        X = np.asarray(X, dtype=np.float64)
+        y = np.asarray(y, dtype=int)
+        self.n, self.n_pairs = len(y), len(pairs)
+        minority = int(min(y.sum(), len(y) - y.sum())) if len(y) else 0
+        if minority < 3:
+            self.weights, self.cv_auc = None, None
+            return self
+
+        def design(rows: np.ndarray, pair_list) -> tuple[np.ndarray, np.ndarray]:
+            # pointwise rows carry a constant column (the bias); pair rows are differences without it
+            pts = np.hstack([X[rows], np.full((len(rows), 1), 10.0)])
+            labels = y[rows]
+            if pair_list:
+                a = np.array([p[0] for p in pair_list])
+                b = np.array([p[1] for p in pair_list])
+                diff = np.vstack([X[a] - X[b], X[b] - X[a]])
+                pts = np.vstack([pts, np.hstack([diff, np.zeros((len(diff), 1))])])
+                labels = np.concatenate([labels, np.ones(len(a), int), np.zeros(len(a), int)])
+            return pts, labels
+
+        folds = StratifiedKFold(n_splits=min(5, minority), shuffle=True, random_state=seed)
+        best = None
+        for C in Cs:
+            scores, truth = np.zeros(len(y)), y
+            for train, test in folds.split(X, y):
+                inside = set(train.tolist())
+                fold_pairs = [p for p in pairs if p[0] in inside and p[1] in inside]
+                D, t = design(train, fold_pairs)
+                model = LogisticRegression(C=C, fit_intercept=False, max_iter=2000).fit(D, t)
+                scores[test] = np.hstack([X[test], np.full((len(test), 1), 10.0)]) @ model.coef_[0]
+            auc = float(roc_auc_score(truth, scores))
+            if best is None or auc > best[0] + 1e-9:
+                best = (auc, C)
+        self.cv_auc, self.C = round(best[0], 4), best[1]
+        D, t = design(np.arange(len(y)), list(pairs))
+        model = LogisticRegression(C=self.C, fit_intercept=False, max_iter=2000).fit(D, t)
+        self.weights = model.coef_[0][:-1].astype(np.float32)
+        self.bias = float(model.coef_[0][-1] * 10.0)
+        return self
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """P(like) per row; 0.5 everywhere when not fitted."""
+        X = np.asarray(X, dtype=np.float32)
+        if not self.fitted:
+            return np.full(len(X), 0.5)
+        return 1 / (1 + np.exp(-(X @ self.weights + self.bias)))
+
+
+def rating_pairs(frame: pd.DataFrame, row_of: Mapping[str, int], limit: int = 2000, seed: int = 0
+                 ) -> list[tuple[int, int]]:
+    """(preferred, other) rows wherever one user rated two images differently (at most `limit`)."""
+    rated = frame.dropna(subset=["rating"])
+    pairs = []
+    for _, g in rated.groupby("user_id"):
+        rows = [(row_of[i], r) for i, r in zip(g["image_id"], g["rating"]) if i in row_of]
+        for a in range(len(rows)):
+            for b in range(a + 1, len(rows)):
+                if rows[a][1] != rows[b][1]:
+                    hi, lo = (rows[a], rows[b]) if rows[a][1] > rows[b][1] else (rows[b], rows[a])
+                    pairs.append((hi[0], lo[0]))
+    if len(pairs) > limit:
+        keep = np.random.default_rng(seed).choice(len(pairs), limit, replace=False)
+        pairs = [pairs[i] for i in sorted(keep)]
+    return pairs
+
+
+def head_weight(head: PreferenceHead) -> float:
+    """How much of the selection quality the head takes: 0 until it beats chance, then grows with labels."""
+    if not head.fitted or (head.cv_auc or 0) < MIN_HEAD_AUC:
+        return 0.0
+    return HEAD_WEIGHT_MAX * min(1.0, head.n / HEAD_FULL_AT)
+
+
+def combined_quality(alignment: np.ndarray, X: np.ndarray, head: PreferenceHead | None) -> np.ndarray:
+    """Selection quality: calibrated alignment, blended with the preference head when it has earned it."""
+    lam = head_weight(head) if head is not None else 0.0
+    if lam == 0:
+        return np.asarray(alignment, dtype=np.float64)
+    return (1 - lam) * np.asarray(alignment, dtype=np.float64) + lam * head.predict(X)
+
+
+# --------------------------------------------------------------------------- posteriors and steering
+
+def attribute_posteriors(feedback: pd.DataFrame, detected: Mapping[str, Mapping[str, str]],
+                         outlier_ids: set[str] = frozenset(), attributes: Sequence[str] = COVERAGE_ATTRIBUTES
+                         ) -> pd.DataFrame:
+    """Per (attribute, value): n, thumbs-up/down, outliers, Beta(1 + up, 1 + down) and its mean."""
+    rows = []
+    for fid, image_id, kind in zip(feedback["id"], feedback["image_id"], feedback["feedback_type"]):
+        for a, v in (detected.get(image_id) or {}).items():
+            if a in attributes:
+                rows.append((a, v, kind, fid in outlier_ids))
+    if not rows:
+        return pd.DataFrame(columns=["attribute", "value", "n", "positive", "negative", "outlier_count",
+                                     "outlier_rate", "alpha", "beta", "mean"])
+    df = pd.DataFrame(rows, columns=["attribute", "value", "kind", "outlier"])
+    g = df.groupby(["attribute", "value"])
+    out = pd.DataFrame({"n": g.size(), "positive": g["kind"].apply(lambda s: int((s == "positive").sum())),
+                        "negative": g["kind"].apply(lambda s: int((s == "negative").sum())),
+                        "outlier_count": g["outlier"].sum().astype(int)}).reset_index()
+    out["outlier_rate"] = out["outlier_count"] / out["n"]
+    out["alpha"] = 1.0 + out["positive"]
+    out["beta"] = 1.0 + out["negative"]
+    out["mean"] = out["alpha"] / (out["alpha"] + out["beta"])
+    return out
+
+
+def thompson_preferences(posteriors: pd.DataFrame, taxonomy, rng: np.random.Generator, *, fixed=(),
+                         floor: float = 0.25, sharpness: float = 2.0) -> dict[str, dict[str, float]]:
+    """Stage 1 preference factors from one Thompson draw per value.
+
+    Each value of a steered attribute draws theta ~ Beta(alpha, beta) (Beta(1, 1) if never
+    judged); its factor is (theta / mean theta of the attribute) ** sharpness, floored at
+    `floor` so every value keeps a share of the draws.
+    """
+    out: dict[str, dict[str, float]] = {}
+    stats = {(a, v): (al, be) for a, v, al, be in zip(posteriors.get("attribute", []), posteriors.get("value", []),
+                                                       posteriors.get("alpha", []), posteriors.get("beta", []))}
+    for attr in sorted({a for a, _ in stats} - set(fixed)):
+        if attr not in taxonomy:
+            continue
+        values = taxonomy[attr].value_names
+        theta = np.array([rng.beta(*stats.get((attr, v), (1.0, 1.0))) for v in values])
+        factors = np.maximum(floor, (theta / theta.mean()) ** sharpness)
+        out[attr] = {v: round(float(f), 4) for v, f in zip(values, factors)}
+    return out
+
+
+def predicted_lift(posteriors: pd.DataFrame, taxonomy, preferences: Mapping[str, Mapping[str, float]],
+                   boosts=None) -> dict[str, float]:
+    """Expected thumbs-up rate change per steered attribute: sum_v (p_new(v) - p_prior(v)) * mean(v)."""
+    from .prompts import sampling_weights
+
+    mean = {(a, v): m for a, v, m in zip(posteriors["attribute"], posteriors["value"], posteriors["mean"])}
+    lift = {}
+    for attr in preferences:
+        w0 = sampling_weights(attr, taxonomy, boosts=boosts)
+        w1 = sampling_weights(attr, taxonomy, boosts=boosts, preferences=preferences)
+        if w0.sum() <= 0 or w1.sum() <= 0:
+            continue
+        m = np.array([mean.get((attr, v), 0.5) for v in taxonomy[attr].value_names])
+        lift[attr] = round(float(((w1 / w1.sum()) - (w0 / w0.sum())) @ m), 4)
+    return lift
+
+
+# --------------------------------------------------------------------------- the update after feedback
+
+def _detected_by_image(store, image_ids: Sequence[str], model_id: str | None) -> tuple[dict, dict]:
+    """(image -> detected attribute values, image -> calibrated alignment) from the latest tags."""
+    tags = store.latest_tags(image_ids, model_id)
+    detected = {r["image_id"]: {a: t["value"] for a, t in json.loads(r["detected"]).items()} for r in tags}
+    alignment = {r["image_id"]: r["alignment"] for r in tags}
+    return detected, alignment
+
+
+def fit_head(store, user_id: str, model_id: str, seed: int = 0) -> PreferenceHead:
+    """The user's preference head on `model_id` embeddings, from all their thumbs and ratings."""
+    fb = store.feedback(user_id)
+    fb = fb[fb["feedback_type"] != "neutral"].drop_duplicates("image_id", keep="last")
+    head = PreferenceHead()
+    if fb.empty:
+        return head
+    shas = store.image_shas(fb["image_id"].tolist())
+    vectors = store.get_embeddings(model_id, list(shas.values()))
+    fb = fb[[shas.get(i) in vectors for i in fb["image_id"]]]
+    if fb.empty:
+        return head
+    X = np.stack([vectors[shas[i]] for i in fb["image_id"]])
+    y = (fb["feedback_type"] == "positive").to_numpy().astype(int)
+    row_of = {i: k for k, i in enumerate(fb["image_id"])}
+    return head.fit(X, y, rating_pairs(store.feedback(user_id), row_of, seed=seed), seed=seed)
+
+
+def update_from_feedback(store, user_ids: Sequence[str], *, model_id: str | None = None, threshold: float = 0.75,
+                         taxonomy=None) -> dict:
+    """After feedback arrives: mark outliers, refresh posteriors and the head, log a learning update."""
+    from .taxonomy import load_taxonomy
+
+    tax = taxonomy or load_taxonomy()
+    feedback = store.feedback()
+    if feedback.empty:
+        return {}
+    detected, alignment = _detected_by_image(store, feedback["image_id"].unique().tolist(), model_id)
+    # 1. Outliers: liked, and aligned with what was asked
+    liked = feedback[(feedback["feedback_type"] == "positive")]
+    outliers = [(fid, img, uid, alignment[img]) for fid, img, uid in zip(liked["id"], liked["image_id"],
+                                                                       liked["user_id"])
+                if alignment.get(img) is not None and alignment[img] >= threshold]
+    store.save_outliers(outliers)
+    # 2. Posteriors per detected attribute value
+    post = attribute_posteriors(feedback, detected, {o[0] for o in outliers})
+    store.save_attribute_success(post)
+    store.refresh_style_profile_success()
+    # 3. Preference heads and the learning update, per user who gave feedback
+    summary = {}
+    model_id = model_id or store.latest_tag_model()
+    for uid in dict.fromkeys(user_ids):
+        head = fit_head(store, uid, model_id) if model_id else PreferenceHead()
+        if head.fitted:
+            store.save_preference_head(uid, model_id, head)
+        mine = feedback[feedback["user_id"] == uid]
+        upost = attribute_posteriors(mine, detected)
+        judged = upost[upost["n"] >= 3].sort_values("mean")
+        prefs = thompson_preferences(upost, tax, np.random.default_rng(len(mine)))
+        lift = predicted_lift(upost, tax, prefs) if len(upost) else {}
+        patterns = {
+            "top_positive": [{"attribute": a, "value": v, "mean": round(m, 3), "n": int(n)} for a, v, m, n in
+                             judged[::-1][["attribute", "value", "mean", "n"]].head(5).itertuples(index=False)],
+            "top_negative": [{"attribute": a, "value": v, "mean": round(m, 3), "n": int(n)} for a, v, m, n in
+                             judged[["attribute", "value", "mean", "n"]].head(5).itertuples(index=False)],
+        }
+        impact = {"n_feedback": int(len(mine)), "thumbs_up_rate": round(float((mine["feedback_type"] == "positive").mean()), 4),
+                  "n_outliers": sum(1 for o in outliers if o[2] == uid),
+                  "predicted_lift": round(float(np.mean(list(lift.values()))), 4) if lift else 0.0,
+                  "lift_by_attribute": dict(sorted(lift.items(), key=lambda kv: -kv[1])[:5]),
+                  "head_auc": head.cv_auc, "head_n": head.n, "head_pairs": head.n_pairs}
+        store.add_learning_update(uuid.uuid4().hex, "feedback", patterns, impact, uid)
+        summary[uid] = {"patterns": patterns, "impact": impact}
+    return summary
