@@ -123,18 +123,35 @@ def taxonomy(as_json: bool) -> None:
               help="Run config (YAML), e.g. data/configs/demo.yaml.")
 @WORKSPACE_OPTION
 @click.option("--run-id", default=None, help="Run id (default: config name + config hash).")
+@click.option("--no-notebooks", is_flag=True, help="Run the stages in this process: no notebooks, no report.")
+@click.option("--fresh-kernels", is_flag=True, help="One kernel per notebook instead of one per run (slower).")
+@click.option("--reports", "reports_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Reports folder (default: reports/); the report goes in <reports>/<run_id>/.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
-def run(config_path: Path, workspace: Path | None, run_id: str | None, as_json: bool) -> None:
-    """Run the main job: every round of every stage built so far."""
+def run(config_path: Path, workspace: Path | None, run_id: str | None, no_notebooks: bool, fresh_kernels: bool,
+        reports_dir: Path | None, as_json: bool) -> None:
+    """Run the main job: every round through every stage notebook, then analytics, into an HTML report."""
     from .config import load_config
-    from .pipeline import run as run_pipeline
+    from .pipeline import run as run_pipeline, run_summary
 
     cfg = load_config(config_path, workspace=workspace, run_id=run_id)
-    result = run_pipeline(cfg)
-    if as_json:
-        _echo_json(result.to_dict())
+    log = lambda m: click.echo(m, err=True)  # noqa: E731
+    if no_notebooks:
+        result = run_pipeline(cfg, log=log)
+        doc = result.to_dict()
+        done = f"run {result.run_id} finished in {result.seconds:.1f}s; workspace: {result.workspace}"
     else:
-        click.echo(f"run {result.run_id} finished in {result.seconds:.1f}s; workspace: {result.workspace}")
+        from .report import REPORTS_DIR, run_report
+
+        report = run_report(cfg, config_path, reports_dir=reports_dir or REPORTS_DIR, fresh_kernels=fresh_kernels,
+                            log=log)
+        doc = {**run_summary(cfg), "report": report.to_dict()}
+        done = (f"run {report.run_id} finished in {report.seconds:.1f}s; report: {report.index} "
+                f"(workspace: {cfg.workspace})")
+    if as_json:
+        _echo_json(doc)
+    else:
+        click.echo(done)
 
 
 # --------------------------------------------------------------------------- generate
@@ -240,7 +257,7 @@ def tag(images: tuple[str, ...], model: str, prompt: str | None, workspace: Path
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Output folder (default: data/models/sketch-clip).")
 @click.option("--images", "n_images", type=click.IntRange(min=512), default=32000, show_default=True)
-@click.option("--epochs", type=click.IntRange(min=1), default=6, show_default=True)
+@click.option("--epochs", type=click.IntRange(min=1), default=4, show_default=True)
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--max-minutes", type=click.FloatRange(min=1), default=27.0, show_default=True)
 def train_sketch_clip(out: Path | None, n_images: int, epochs: int, seed: int, max_minutes: float) -> None:

@@ -19,6 +19,7 @@ seeded, so batch runs and the learning benchmark are reproducible.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import math
@@ -104,6 +105,10 @@ def make_event(row: Mapping[str, Any], *, user_id: str | None = None, source: st
             raise fail("created_at", created, "must be an ISO 8601 timestamp") from None
     if row.get("id"):
         kw["id"] = str(row["id"])
+    elif source in ("import", "persona"):
+        # a re-import (or a rerun of a batch round) must not duplicate: the id follows the content
+        key = json.dumps([uid, image_id, kind, rating, comment, created, where if source == "persona" else ""])
+        kw["id"] = hashlib.sha1(key.encode()).hexdigest()[:32]
     return FeedbackEvent(image_id=image_id, feedback_type=kind, user_id=uid, rating=rating, comment=comment,
                          source=source, **kw)
 
@@ -295,7 +300,7 @@ def simulate_feedback(store, persona: Persona, image_ids: Sequence[str], *, user
         shown = meta.get("rendered") or json.loads(row["vlt_attributes"] or "{}")
         kind, rating = persona.judge(shown, meta.get("defect"), rng)
         events.append(make_event({"image_id": image_id, "feedback_type": kind, "rating": rating},
-                                 user_id=user_id, source="persona"))
+                                 user_id=user_id, source="persona", where=f"persona {persona.name} seed {seed}"))
     inbox = Inbox(workspace or store.workspace)
     for e in events:
         inbox.put(e)

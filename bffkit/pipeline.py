@@ -1,8 +1,14 @@
 """The main job: run a config's rounds through every stage built so far.
 
 A round is: stage 1 plans the request's prompt specs (target count x over-generation
-factor) and stores them as a generation job; stage 2 generates the job's images. Rerunning
-a config resumes: planned specs and stored images are kept, never made twice.
+factor, with the previous round's gap boosts and feedback steering) and stores them as a
+generation job; stage 2 generates the images; 3 embeds, tags and scores them; 4 clusters
+them into style profiles; 5 selects a diverse, high-quality subset; 6 measures coverage
+and opens gaps; 7 takes feedback on the selection and learns from it.
+
+:func:`run_stage` runs one stage of one round, reading what earlier stages found from the
+store; the in-process loop (:func:`run`) and the stage notebooks both call it. Rerunning a
+config resumes: planned specs and stored images are kept, never made twice.
 """
 
 from __future__ import annotations
@@ -102,146 +108,241 @@ def _request_text(request) -> str:
 
 
 STAGES = ("prompts", "generate", "embed", "cluster", "select", "coverage", "feedback")
+NEEDS_EMBEDDINGS = ("cluster", "select", "coverage", "feedback")
 
 
-def run(config: RunConfig, *, stages: tuple[str, ...] = STAGES, progress: bool = True,
-        log: Callable[[str], None] | None = None) -> RunResult:
-    """Run every round of `config` through `stages` against its workspace."""
-    log = log or (lambda msg: print(msg, file=sys.stderr))
-    t0 = time.perf_counter()
-    # 1. Check inputs before any work: the request parses, the backend can be built (keys, paths)
+class RunContext:
+    """One run's shared pieces: config, taxonomy, store, run id; backends built on first use.
+
+    :func:`open_run` checks every input the given stages need before any work, so a bad key,
+    model path or persona fails in one line before anything is stored.
+    """
+
+    def __init__(self, config: RunConfig, store: Store | None, tax, stages: tuple[str, ...], progress: bool):
+        self.config, self.store, self.tax, self.stages, self.progress = config, store, tax, stages, progress
+        self.run_id = config.resolved_run_id()
+        self.fixed = set(parse_request(config.request, tax).attributes)
+        self._generator = self._embedder = self._tagger = self._persona = None
+
+    @property
+    def generator(self):
+        if self._generator is None:
+            self._generator = get_generator(self.config.generate.backend, **self.config.generate.options_for())
+        return self._generator
+
+    @property
+    def embedder(self):
+        if self._embedder is None:
+            if not self.config.embed.model:
+                raise ConfigError("embed.model: stages 3-7 need an embedding model; set embed.model "
+                                  "(e.g. sketch-clip)")
+            from .embed import create_embedder
+
+            cfg = self.config.embed
+            self._embedder = create_embedder(cfg.model, device=cfg.device, batch_size=cfg.batch_size)
+        return self._embedder
+
+    @property
+    def tagger(self):
+        if self._tagger is None:
+            from .tagging import VLTTagger
+
+            self._tagger = VLTTagger(self.embedder, self.tax)  # its text prompts are embedded once per run
+        return self._tagger
+
+    @property
+    def persona(self):
+        if self._persona is None and self.config.feedback.source == "persona":
+            from .feedback import load_persona
+
+            self._persona = load_persona(self.config.feedback.persona)
+        return self._persona
+
+    @property
+    def model_id(self) -> str:
+        return self.embedder.model_id
+
+    def job_id(self, round_number: int) -> str:
+        return job_id_for(self.run_id, round_number)
+
+    def seed(self, round_number: int) -> int:
+        return round_seed(self.config.seed, round_number)
+
+
+def open_run(config: RunConfig, *, stages: tuple[str, ...] = STAGES, progress: bool = True) -> RunContext:
+    """Check the inputs `stages` need, open the workspace and record the run."""
+    unknown = [s for s in stages if s not in STAGES]
+    if unknown:
+        raise ConfigError(f"stage={unknown[0]!r}: not a stage; stages: {', '.join(STAGES)}")
     tax = load_taxonomy(config.prompts.taxonomy)
     parse_request(config.request, tax)
-    generator = get_generator(config.generate.backend, **config.generate.options_for()) \
-        if "generate" in stages else None
-    embedder = tagger = None
-    if "embed" in stages and config.embed.model:
-        from .embed import create_embedder
-        from .tagging import VLTTagger
-
-        embedder = create_embedder(config.embed.model, device=config.embed.device, batch_size=config.embed.batch_size)
-        tagger = VLTTagger(embedder, tax)  # one per run: its text prompts are embedded once
-    persona = None
+    ctx = RunContext(config, None, tax, stages, progress)
+    if "generate" in stages:
+        ctx.generator  # keys, weights, paths: before any work
+    if "embed" in stages or (set(NEEDS_EMBEDDINGS) & set(stages) and config.embed.model):
+        if config.embed.model:
+            ctx.embedder
     if "feedback" in stages and config.feedback.source == "persona":
-        from .feedback import load_persona
-
-        persona = load_persona(config.feedback.persona)
+        ctx.persona
     elif "feedback" in stages and config.feedback.source == "file":
         from .feedback import read_feedback_file
 
         if config.feedback.file is None:
             raise ConfigError("feedback.file: required when feedback.source is 'file'")
         read_feedback_file(config.feedback.file, user_id=config.user_id)  # every row valid before any work
-    if config.prompts.enhancer == "openai":
+    if config.prompts.enhancer == "openai" and "prompts" in stages:
         from .generate.openai_backend import _client
 
         _client(60.0, 0, config.generate.openai.base_url)  # the key must be there before any work
-    # 2. Open the workspace and record the run
-    store = open_store(config.workspace)
+    # only now, with every input checked, does the workspace get created
+    ctx.store = store = open_store(config.workspace)
     store.sync_taxonomy(tax)
-    run_id = config.resolved_run_id()
-    store.upsert_run(run_id, config.name, config.user_id, config.model_dump(mode="json"))
-    log(f"run {run_id}: {config.rounds} round(s) of {config.generate.planned_count} specs "
-        f"({config.generate.target_count} x {config.generate.overgeneration:g}) in {store.workspace}")
-    # 3. Rounds
+    store.upsert_run(ctx.run_id, config.name, config.user_id, config.model_dump(mode="json"))
+    return ctx
+
+
+def active_stages(config: RunConfig, stages: tuple[str, ...] = STAGES) -> tuple[str, ...]:
+    """The stages a config runs: 3-7 need an embedding model, 7 a feedback source."""
+    out = []
+    for s in stages:
+        if s == "embed" and not config.embed.model:
+            continue
+        if s in NEEDS_EMBEDDINGS and not config.embed.model:
+            continue
+        if s == "feedback" and config.feedback.source == "none":
+            continue
+        out.append(s)
+    return tuple(out)
+
+
+def run_stage(ctx: RunContext, stage: str, round_number: int) -> dict:
+    """Run one stage of one round; everything it needs from earlier stages comes from the store.
+
+    Returns the stage's summary (also what the notebooks show) with a one-line ``message``.
+    """
+    from . import stages as st
+
+    cfg, store, r = ctx.config, ctx.store, round_number
+    job_id = ctx.job_id(r)
+    t = time.perf_counter()
+    if stage == "prompts":
+        boosts = store.round_boosts(ctx.run_id, r - 1) if r > 1 else None
+        preferences = None
+        if r > 1 and cfg.embed.model and cfg.feedback.source != "none":
+            preferences = st.steering_for_next_round(store, cfg.user_id, ctx.model_id, ctx.tax, fixed=ctx.fixed,
+                                                     seed=ctx.seed(r)) or None
+        result = plan_round(cfg, store, ctx.run_id, r, boosts=boosts, preferences=preferences)
+        state = "planned" if result.new else "already stored"
+        steer = f"; steered by feedback on {', '.join(sorted(preferences))}" if preferences else ""
+        boosted = f"; {sum(len(v) for v in boosts.values())} gap boosts" if boosts else ""
+        out = {**result.__dict__, "boosts": boosts, "steering": preferences,
+               "message": f"{result.n_specs} specs {state} as job {job_id}, {len(result.categories)} categories, "
+                          f"{result.distinct_values} distinct attribute values{boosted}{steer}"}
+    elif stage == "generate":
+        job = run_generation(store, job_id, ctx.generator, progress=ctx.progress)
+        if job.status != "done":
+            raise StageError(_unfinished(job))
+        out = {**job.__dict__, "message": f"{job.n_done}/{job.n_planned} images ({job.n_new} new, {job.n_failed} failed)"
+                                          f" with {ctx.generator.name}, {job.images_per_second:.0f} img/s"}
+    elif stage == "embed":
+        from .embed import run_embedding
+
+        emb = run_embedding(store, job_id, ctx.embedder, threshold=cfg.feedback.outlier_threshold,
+                            tagger=ctx.tagger, progress=ctx.progress)
+        out = {**emb.__dict__, "message": f"{emb.n_images} images ({emb.n_new_embeddings} new) with {emb.model_id}, "
+                                          f"mean alignment {emb.mean_alignment}, adherence {emb.mean_adherence}, "
+                                          f"{emb.n_aligned} at alignment >= {cfg.feedback.outlier_threshold:g}"}
+    else:
+        data = st.load_round(store, job_id, ctx.model_id)
+        if stage == "cluster":
+            _, c = st.run_clustering(store, data, k_range=cfg.cluster.k_range, seed=ctx.seed(r),
+                                     sample_size=cfg.cluster.silhouette_sample)
+            out = {**c.__dict__, "message": f"K={c.k} (silhouette {c.silhouette[c.k]:.3f}); styles: "
+                                            + "; ".join(f"{p['name']} ({p['size']})" for p in c.profiles)}
+        elif stage == "select":
+            labels = store.cluster_labels(f"{job_id}-clusters", data.image_ids) if cfg.select.cluster_aware else None
+            quality, head_share = st.selection_quality(store, data, cfg.user_id)
+            _, s = st.run_selection(store, data, cfg.select_k, theta=cfg.select.theta, seed=ctx.seed(r),
+                                    quality=quality, labels=labels)
+            defects = (f", defects {s.defect_share:.0%} vs {s.pool_defect_share:.0%} in the pool"
+                       if s.defect_share is not None else "")
+            head = f", preference head {head_share:.0%} of quality" if head_share else ""
+            out = {**s.__dict__, "head_share": head_share,
+                   "message": f"{s.n_selected} of {len(data)} at theta {s.theta:g}, Vendi {s.vendi:.2f} "
+                              f"(random {s.random_vendi:.2f}), mean quality {s.mean_quality:.3f}{defects}{head}"}
+        elif stage == "coverage":
+            cov = cfg.coverage
+            c = st.run_coverage(store, data, store.selected_indices(f"{job_id}-dpp", data.image_ids), taxonomy=ctx.tax,
+                                request_attributes=ctx.fixed, default_target=cov.default_target,
+                                targets=cov.targets, boost_min=cov.boost_min, boost_max=cov.boost_max)
+            sev = ", ".join(f"{n} {k}" for k, n in sorted(c.severities.items())) or "none"
+            out = {**c.__dict__, "message": f"score {c.score:.3f} (selected {c.score_selected}), {c.n_gaps} gaps "
+                                            f"({sev}; {c.opened} new, {c.closed} closed)"}
+        elif stage == "feedback":
+            fb = cfg.feedback
+            f = st.run_feedback(store, data, store.selected_indices(f"{job_id}-dpp", data.image_ids),
+                                source=fb.source, user_id=cfg.user_id, persona=ctx.persona, file=fb.file,
+                                seed=ctx.seed(r), threshold=fb.outlier_threshold)
+            likes = ", ".join(f"{p['value']} {p['mean']:.2f}" for p in f.top_positive) or "-"
+            dislikes = ", ".join(f"{p['value']} {p['mean']:.2f}" for p in f.top_negative) or "-"
+            rate = f"{f.thumbs_up_rate:.0%}" if f.thumbs_up_rate is not None else "-"
+            out = {**f.__dict__, "message": f"({f.source}) {f.n_events} events, thumbs-up {rate}, {f.n_outliers} "
+                                            f"outliers; learned likes: {likes}; dislikes: {dislikes}; "
+                                            f"head AUC {f.head_auc}"}
+        else:  # pragma: no cover - open_run rejects unknown stages
+            raise ConfigError(f"stage={stage!r}: not a stage")
+    out["seconds"] = round(time.perf_counter() - t, 3)
+    store.record_stage(ctx.run_id, r, stage, out)
+    return out
+
+
+def run(config: RunConfig, *, stages: tuple[str, ...] = STAGES, progress: bool = True,
+        log: Callable[[str], None] | None = None) -> RunResult:
+    """Run every round of `config` through `stages` in this process (no notebooks)."""
+    log = log or (lambda msg: print(msg, file=sys.stderr))
+    t0 = time.perf_counter()
+    stages = active_stages(config, stages)
+    ctx = open_run(config, stages=stages, progress=progress)
+    log(f"run {ctx.run_id}: {config.rounds} round(s) of {config.generate.planned_count} specs "
+        f"({config.generate.target_count} x {config.generate.overgeneration:g}) in {ctx.store.workspace}")
     rounds = []
-    boosts = preferences = None
-    fixed = set(parse_request(config.request, tax).attributes)
     try:
         for r in range(1, config.rounds + 1):
-            t = time.perf_counter()
-            if r > 1 and embedder is not None and "feedback" in stages and config.feedback.source != "none":
-                from .stages import steering_for_next_round
-
-                preferences = steering_for_next_round(store, config.user_id, embedder.model_id, tax, fixed=fixed,
-                                                      seed=round_seed(config.seed, r)) or None
-                if preferences:
-                    log(f"  round {r} · steering: preference factors for {', '.join(sorted(preferences))} "
-                        "(Thompson draws from feedback so far)")
-            result = plan_round(config, store, run_id, r, boosts=boosts, preferences=preferences)
-            result = RoundResult(**{**result.__dict__, "steering": preferences})
-            state = "planned" if result.new else "already stored"
-            log(f"  round {r} · prompts: {result.n_specs} specs {state} as job {result.job_id}, "
-                f"{len(result.categories)} categories, {result.distinct_values} distinct attribute values "
-                f"({time.perf_counter() - t:.2f}s)")
-            if generator is not None:
-                job = run_generation(store, result.job_id, generator, progress=progress)
-                log(f"  round {r} · generate: {job.n_done}/{job.n_planned} images ({job.n_new} new, "
-                    f"{job.n_failed} failed) with {generator.name}, {job.images_per_second:.0f} img/s, "
-                    f"job {job.status}")
-                result = RoundResult(**{**result.__dict__, "generation": job.__dict__})
-                if job.status != "done":
-                    raise StageError(_unfinished(job))
-            if embedder is not None:
-                from .embed import run_embedding
-
-                emb = run_embedding(store, result.job_id, embedder, threshold=config.feedback.outlier_threshold,
-                                    tagger=tagger, progress=progress)
-                log(f"  round {r} · embed: {emb.n_images} images ({emb.n_new_embeddings} new) with {emb.model_id}, "
-                    f"mean alignment {emb.mean_alignment}, adherence {emb.mean_adherence}, "
-                    f"{emb.n_aligned} at alignment >= {config.feedback.outlier_threshold:g} ({emb.seconds:.1f}s)")
-                result = RoundResult(**{**result.__dict__, "embedding": emb.__dict__})
-                later = _stages_4_to_7(config, store, result, embedder.model_id, stages, tax, fixed, log, persona)
-                result = RoundResult(**{**result.__dict__, **later})
-                boosts = (later.get("coverage") or {}).get("boosts") or None
-            rounds.append(result)
+            found = {}
+            for stage in stages:
+                out = run_stage(ctx, stage, r)
+                found[stage] = out
+                log(f"  round {r} · {stage}: {out['message']} ({out['seconds']:.2f}s)")
+            rounds.append(_round_result(r, ctx.job_id(r), found))
     except BaseException:
-        store.set_run_status(run_id, "failed")
+        ctx.store.set_run_status(ctx.run_id, "failed")
         raise
-    store.set_run_status(run_id, "done")
-    return RunResult(run_id=run_id, workspace=str(store.workspace), rounds=rounds,
+    ctx.store.set_run_status(ctx.run_id, "done")
+    return RunResult(run_id=ctx.run_id, workspace=str(ctx.store.workspace), rounds=rounds,
                      seconds=time.perf_counter() - t0)
 
 
-def _stages_4_to_7(config: RunConfig, store: Store, result: RoundResult, model_id: str, stages, tax, fixed,
-                   log, persona) -> dict:
-    """Cluster, select, measure coverage and take feedback for one round; what each stage found."""
-    from .stages import load_round, run_clustering, run_coverage, run_feedback, run_selection, selection_quality
+def run_summary(config: RunConfig) -> dict:
+    """What a run stored per round and stage (from the run-metrics table), as :meth:`RunResult.to_dict`."""
+    store = open_store(config.workspace)
+    run_id = config.resolved_run_id()
+    metrics = store.run_metrics(run_id)
+    rounds = []
+    for r in sorted(set(metrics["round"])):
+        found = {row["stage"]: json.loads(row["summary"]) for row in metrics[metrics["round"] == r].to_dict("records")}
+        rounds.append(_round_result(int(r), job_id_for(run_id, int(r)), found).__dict__)
+    return {"run_id": run_id, "workspace": str(store.workspace), "rounds": rounds}
 
-    out: dict = {}
-    if not {"cluster", "select", "coverage", "feedback"} & set(stages):
-        return out
-    r, seed = result.round, round_seed(config.seed, result.round)
-    data = load_round(store, result.job_id, model_id)
-    labels = None
-    if "cluster" in stages:
-        clusters, c = run_clustering(store, data, k_range=config.cluster.k_range, seed=seed,
-                                     sample_size=config.cluster.silhouette_sample)
-        labels = clusters.labels
-        out["clustering"] = {"k": c.k, "silhouette": c.silhouette, "profiles": c.profiles, "seconds": c.seconds}
-        log(f"  round {r} · cluster: K={c.k} (silhouette {c.silhouette[c.k]:.3f}); styles: "
-            + "; ".join(f"{p['name']} ({p['size']})" for p in c.profiles) + f" ({c.seconds:.2f}s)")
-    selected = np.arange(len(data))
-    if "select" in stages:
-        k = config.select.k or config.generate.target_count
-        quality, head_share = selection_quality(store, data, config.user_id)
-        selected, s = run_selection(store, data, k, theta=config.select.theta, seed=seed, quality=quality,
-                                    labels=labels if config.select.cluster_aware else None)
-        out["selection"] = {**s.__dict__, "head_share": head_share}
-        defects = (f", defects {s.defect_share:.0%} vs {s.pool_defect_share:.0%} in the pool"
-                   if s.defect_share is not None else "")
-        log(f"  round {r} · select: {s.n_selected} of {len(data)} at theta {s.theta:g}, Vendi {s.vendi:.2f} "
-            f"(random {s.random_vendi:.2f}), mean quality {s.mean_quality:.3f}{defects} ({s.seconds:.2f}s)")
-    if "coverage" in stages:
-        cov = config.coverage
-        c = run_coverage(store, data, selected, taxonomy=tax, request_attributes=fixed,
-                         default_target=cov.default_target, targets=cov.targets,
-                         boost_min=cov.boost_min, boost_max=cov.boost_max)
-        out["coverage"] = c.__dict__
-        sev = ", ".join(f"{n} {s}" for s, n in sorted(c.severities.items())) or "none"
-        log(f"  round {r} · coverage: score {c.score:.3f} (selected {c.score_selected}), {c.n_gaps} gaps "
-            f"({sev}; {c.opened} new, {c.closed} closed) ({c.seconds:.2f}s)")
-    if "feedback" in stages and config.feedback.source != "none":
-        fb = config.feedback
-        f = run_feedback(store, data, selected, source=fb.source, user_id=config.user_id, persona=persona,
-                         file=fb.file, seed=seed, threshold=fb.outlier_threshold)
-        out["feedback"] = f.__dict__
-        likes = ", ".join(f"{p['value']} {p['mean']:.2f}" for p in f.top_positive) or "-"
-        dislikes = ", ".join(f"{p['value']} {p['mean']:.2f}" for p in f.top_negative) or "-"
-        rate = f"{f.thumbs_up_rate:.0%}" if f.thumbs_up_rate is not None else "-"
-        log(f"  round {r} · feedback ({f.source}): {f.n_events} events, thumbs-up {rate}, {f.n_outliers} outliers; "
-            f"learned likes: {likes}; dislikes: {dislikes}; head AUC {f.head_auc} ({f.seconds:.2f}s)")
-    return out
+
+def _round_result(r: int, job_id: str, found: dict) -> RoundResult:
+    p = found.get("prompts", {})
+    clean = {k: {kk: vv for kk, vv in v.items() if kk != "message"} for k, v in found.items()}
+    return RoundResult(round=r, job_id=job_id, n_specs=p.get("n_specs", 0), new=p.get("new", False),
+                       distinct_values=p.get("distinct_values", 0), categories=p.get("categories", {}),
+                       generation=clean.get("generate"), embedding=clean.get("embed"),
+                       clustering=clean.get("cluster"), selection=clean.get("select"),
+                       coverage=clean.get("coverage"), feedback=clean.get("feedback"),
+                       steering=p.get("steering"))
 
 
 def _unfinished(job: JobResult) -> str:

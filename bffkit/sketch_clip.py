@@ -47,6 +47,9 @@ TEMPLATES = (
     "a drawing of a {head}{details}",
     "technical flat: {head}{details}",
 )
+# Zero-shot prompt phrasings trained on: the tagger's, plus two it does not use (generalisation).
+PROMPT_TEMPLATES = ("a sketch of a {}", "a fashion flat of a {}", "a drawing of a {}", "{}",
+                    "technical flat: {}", "an illustration of a {}")
 DEFECT_WORDS = {"wrong_color": None, "cropped": "cropped", "smudged": "smudged", "missing_sleeves": None}
 
 
@@ -134,8 +137,9 @@ def render_dataset(n: int, seed: int, size: int = 128, defect_rate: float = 0.15
 @dataclass
 class TrainConfig:
     n_images: int = 32000
-    epochs: int = 6
-    grey_fraction: float = 0.5
+    epochs: int = 4  # ~1000 steps at batch 128: what 2 cores finish inside the budget
+    grey_fraction: float = 0.3
+    prompt_weight: float = 1.0  # the zero-shot prompt loss beside the caption loss (see prompt_loss)
     batch_size: int = 128  # more optimiser steps in the time budget; 128 negatives are plenty here
     lr: float = 5e-4  # 2e-3 left the from-scratch ViT in a colour-only solution (see README)
     weight_decay: float = 0.1
@@ -143,6 +147,43 @@ class TrainConfig:
     seed: int = 0
     threads: int = 2
     max_minutes: float = 28.0
+
+
+# Attributes whose zero-shot prompts (the tagger's own) are also trained against directly.
+PROMPT_ATTRIBUTES = ("category", "primary_color", "pattern", "length", "sleeve_length", "neckline", "top_length",
+                     "leg_shape", "leg_length", "sleeve_type", "silhouette", "fit")
+
+
+def prompt_loss(model, tokenizer, img_features, attrs: list[dict], grey: np.ndarray, attribute: str, template: str,
+                tax):
+    """Contrastive loss of images against the prompts of every value of one attribute.
+
+    For each image the candidates are "a sketch of a {value} {category}"-style prompts of all
+    the attribute's values (for its own category), built exactly as the tagger builds them; the
+    true value is the positive. This is CLIP's zero-shot objective used as a training signal:
+    captions alone let the model lean on colour and pattern and under-learn shape.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    from .tagging import _prompt
+
+    attr = tax[attribute]
+    rows = [i for i, a in enumerate(attrs) if attribute in a and attr.applies(a["category"])
+            and not (grey[i] and attribute in COLOUR_WORDS)]
+    if not rows:
+        return img_features.sum() * 0
+    cats = sorted({attrs[i]["category"] for i in rows}) if attribute != "category" else [""]
+    texts = []
+    for c in cats:
+        texts += [template.format(v if attribute == "category" else _prompt(attribute, attr.render(v), c))
+                  for v in attr.value_names]
+    t = F.normalize(model.encode_text(tokenizer(texts)), dim=-1).view(len(cats), len(attr.value_names), -1)
+    block = {c: k for k, c in enumerate(cats)}
+    idx = torch.tensor([block[attrs[i]["category"]] if attribute != "category" else 0 for i in rows])
+    target = torch.tensor([attr.value_names.index(attrs[i][attribute]) for i in rows])
+    logits = model.logit_scale.exp() * torch.einsum("nd,nvd->nv", img_features[rows], t[idx])
+    return F.cross_entropy(logits, target)
 
 
 def _to_tensor(batch: np.ndarray):
@@ -160,6 +201,9 @@ def train(cfg: TrainConfig, out_dir: Path = MODEL_DIR, log: Callable[[str], None
     import torch
     from safetensors.torch import save_file
 
+    from .taxonomy import load_taxonomy
+
+    tax = load_taxonomy()
     t_start = time.perf_counter()
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
@@ -198,6 +242,12 @@ def train(cfg: TrainConfig, out_dir: Path = MODEL_DIR, log: Callable[[str], None
             texts = tokenizer([caption(attrs[i], rng, defects[i], grey=g) for i, g in zip(idx, grey)])
             f_img, f_txt, scale = model(x, texts)
             loss = loss_fn(f_img, f_txt, scale)
+            if cfg.prompt_weight > 0:
+                # one attribute per step, in turn, each with a randomly chosen prompt template
+                attribute = PROMPT_ATTRIBUTES[step % len(PROMPT_ATTRIBUTES)]
+                template = PROMPT_TEMPLATES[int(rng.integers(len(PROMPT_TEMPLATES)))]
+                loss = loss + cfg.prompt_weight * prompt_loss(model, tokenizer, f_img, [attrs[i] for i in idx], grey,
+                                                              attribute, template, tax)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -66,6 +66,7 @@ def load_round(store, job_id: str, model_id: str) -> RoundData:
 @dataclass(frozen=True)
 class ClusterStageResult:
     result_id: str
+    n_images: int
     k: int
     silhouette: dict[int, float]
     profiles: list[dict]
@@ -87,7 +88,8 @@ def run_clustering(store, data: RoundData, *, k_range=(3, 8), seed: int = 0, sam
     store.save_clustering(result_id=result_id, batch_id=data.job_id, round=data.round, k=result.k, metrics=metrics,
                           image_ids=data.image_ids, labels=result.labels, distances=result.distances,
                           profiles=profiles)
-    return result, ClusterStageResult(result_id, result.k, result.scores, profiles, time.perf_counter() - t0)
+    return result, ClusterStageResult(result_id, len(data), result.k, result.scores, profiles,
+                                      time.perf_counter() - t0)
 
 
 # --------------------------------------------------------------------------- stage 5
@@ -151,6 +153,7 @@ def selection_quality(store, data: RoundData, user_id: str) -> tuple[np.ndarray,
 @dataclass(frozen=True)
 class CoverageStageResult:
     report_id: str
+    n_values: int
     score: float
     score_selected: float | None
     n_gaps: int
@@ -177,7 +180,7 @@ def run_coverage(store, data: RoundData, selected: np.ndarray, *, taxonomy, requ
     report_id = f"{data.job_id}-coverage"
     counts = store.save_coverage(report_id=report_id, run_id=data.run_id or data.job_id, round=data.round or 0,
                                  report=report.to_dict(), targets=tgt, boosts=boosts)
-    return CoverageStageResult(report_id, report.score, report.score_selected, len(report.gaps),
+    return CoverageStageResult(report_id, len(report.values), report.score, report.score_selected, len(report.gaps),
                                dict(Counter(g.severity for g in report.gaps)), counts["opened"], counts["closed"],
                                boosts, time.perf_counter() - t0)
 

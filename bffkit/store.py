@@ -271,6 +271,16 @@ V4 = [
     "ALTER TABLE attribute_gaps ADD COLUMN deficit DOUBLE",
     "ALTER TABLE attribute_gaps ADD COLUMN opened_round INTEGER",
     "ALTER TABLE attribute_gaps ADD COLUMN closed_round INTEGER",
+    """CREATE TABLE run_metrics (
+        run_id       VARCHAR NOT NULL,
+        round        INTEGER NOT NULL,
+        stage        VARCHAR NOT NULL,
+        seconds      DOUBLE,
+        items        INTEGER,
+        success_rate DOUBLE,
+        summary      JSON,
+        created_at   TIMESTAMP NOT NULL DEFAULT current_timestamp,
+        PRIMARY KEY (run_id, round, stage))""",
     """CREATE TABLE preference_heads (
         user_id    VARCHAR NOT NULL,
         model      VARCHAR NOT NULL,
@@ -293,7 +303,7 @@ TABLES = (
     "cluster_assignments", "coverage_reports", "attribute_gaps", "dpp_selection_results",
     "coverage_config", "user_feedback", "outliers", "vlt_attribute_success",
     "style_profile_success", "learning_updates", "runs", "prompt_specs", "image_tags", "model_calibration",
-    "style_profiles", "preference_heads",
+    "style_profiles", "preference_heads", "run_metrics",
 )
 VIEWS = ("coverage_summary_view", "outlier_rate_by_attribute", "recent_feedback_summary")
 
@@ -373,6 +383,16 @@ GET_HEAD = "SELECT weights, bias, c, cv_auc, n, n_pairs FROM preference_heads WH
 INSERT_LEARNING_UPDATE = """
 INSERT INTO learning_updates (id, update_type, patterns, impact, user_id) VALUES (?, ?, ?, ?, ?)"""
 IMAGE_SHAS = "SELECT id, sha256 FROM generated_images WHERE id IN (SELECT unnest(?))"
+
+ROUND_COVERAGE = "SELECT coverage_data FROM coverage_reports WHERE batch_id = ? AND round = ?"
+CLUSTER_LABELS = "SELECT image_id, cluster_id FROM cluster_assignments WHERE result_id = ?"
+SELECTED_IDS = "SELECT selected_ids FROM dpp_selection_results WHERE id = ?"
+UPSERT_RUN_METRIC = """
+INSERT OR REPLACE INTO run_metrics (run_id, round, stage, seconds, items, success_rate, summary)
+VALUES (?, ?, ?, ?, ?, ?, ?)"""
+# The count each stage's summary reports its work in, and how its success rate is read.
+STAGE_ITEMS = {"prompts": "n_specs", "generate": "n_done", "embed": "n_images", "cluster": "n_images",
+               "select": "n_selected", "coverage": "n_values", "feedback": "n_events"}
 
 FEEDBACK_STAMP = "SELECT count(*), max(created_at) FROM user_feedback"
 ANALYTICS_QUERIES = {
@@ -486,6 +506,7 @@ PURGE_STATEMENTS = (
     ("prompt_specs", "DELETE FROM prompt_specs WHERE job_id IN (SELECT id FROM generation_jobs WHERE user_id = ?)"),
     ("generated_images", "DELETE FROM generated_images WHERE user_id = ?"),
     ("generation_jobs", "DELETE FROM generation_jobs WHERE user_id = ?"),
+    ("run_metrics", "DELETE FROM run_metrics WHERE run_id IN (SELECT id FROM runs WHERE user_id = ?)"),
     ("runs", "DELETE FROM runs WHERE user_id = ?"),
 )
 SHA_STILL_USED = "SELECT count(*) FROM generated_images WHERE sha256 = ?"
@@ -896,6 +917,51 @@ class Store:
         with self.transaction() as con:
             con.execute(INSERT_LEARNING_UPDATE, [update_id, update_type, _json(patterns), _json(impact), user_id])
 
+    # ----------------------------------------------------------------- between stages
+    def round_boosts(self, run_id: str, round: int) -> dict[str, dict[str, float]] | None:
+        """The sampling factors a round's coverage gaps ask of the next round (None if no report)."""
+        with self.connect() as con:
+            row = con.execute(ROUND_COVERAGE, [run_id, round]).fetchone()
+        if row is None:
+            return None
+        out: dict[str, dict[str, float]] = {}
+        for g in json.loads(row[0])["gaps"]:
+            out.setdefault(g["attribute"], {})[g["value"]] = g["factor"]
+        return out or None
+
+    def cluster_labels(self, result_id: str, image_ids: Sequence[str]) -> np.ndarray | None:
+        with self.connect() as con:
+            rows = dict(con.execute(CLUSTER_LABELS, [result_id]).fetchall())
+        if not rows:
+            return None
+        return np.array([rows[i] for i in image_ids], dtype=np.int64)
+
+    def selected_indices(self, selection_id: str, image_ids: Sequence[str]) -> np.ndarray:
+        """Positions in `image_ids` of a stored selection, in selection order."""
+        with self.connect() as con:
+            row = con.execute(SELECTED_IDS, [selection_id]).fetchone()
+        if row is None:
+            raise StoreError(f"no selection {selection_id!r} stored; run the select stage first")
+        pos = {i: k for k, i in enumerate(image_ids)}
+        return np.array([pos[i] for i in json.loads(row[0]) if i in pos], dtype=np.int64)
+
+    def record_stage(self, run_id: str, round: int, stage: str, summary: dict[str, Any]) -> None:
+        """One row of the run-metrics table: wall time, items and success rate of a stage."""
+        items = summary.get(STAGE_ITEMS.get(stage, ""))
+        if stage == "generate" and summary.get("n_planned"):
+            rate = summary["n_done"] / summary["n_planned"]
+        else:
+            rate = 1.0
+        with self.transaction() as con:
+            con.execute(UPSERT_RUN_METRIC, [run_id, round, stage, summary.get("seconds"),
+                                            None if items is None else int(items), rate,
+                                            json.dumps(summary, default=str)])
+
+    def run_metrics(self, run_id: str) -> pd.DataFrame:
+        with self.connect() as con:
+            return con.execute("SELECT * FROM run_metrics WHERE run_id = ? ORDER BY round, created_at",
+                               [run_id]).df()
+
     def feedback_stamp(self) -> tuple:
         """(count, latest timestamp) of feedback: changes whenever feedback arrives."""
         with self.connect() as con:
@@ -1023,6 +1089,21 @@ class Store:
         with self.connect() as con:
             # name is checked against the fixed list above; identifiers cannot be bound
             return con.execute(f'SELECT * FROM "{name}"').df()
+
+    def table_row(self, name: str, row_id: str) -> dict[str, Any]:
+        """One row of a table with an ``id`` column."""
+        if name not in TABLES:
+            raise StoreError(f"unknown table {name!r}; known: {', '.join(TABLES)}")
+        with self.connect() as con:
+            frame = con.execute(f'SELECT * FROM "{name}" WHERE id = ?', [row_id]).df()
+        if frame.empty:
+            raise StoreError(f"{name}: no row {row_id!r}; run its stage first")
+        return frame.iloc[0].to_dict()
+
+    def style_profiles(self, result_id: str) -> list[dict[str, Any]]:
+        with self.connect() as con:
+            return con.execute("SELECT * FROM style_profiles WHERE result_id = ? ORDER BY cluster_id",
+                               [result_id]).df().to_dict("records")
 
     def table_counts(self) -> dict[str, int]:
         with self.connect() as con:

@@ -110,7 +110,7 @@ def test_main_job_learns_from_the_persona_and_analytics_caches(cli, workspace, t
     code, out, err = cli("run", "--config", config, "--workspace", workspace, "--json")
     assert code == 0, err
     rounds = json.loads(out)["rounds"]
-    assert "round 1 · feedback (persona): 8 events" in err and "round 2 · steering" in err
+    assert "round 1 · feedback: (persona) 8 events" in err and "steered by feedback on" in err
     assert [r["feedback"]["n_events"] for r in rounds] == [8, 8, 8]
     assert rounds[0]["steering"] is None and rounds[1]["steering"]
     assert not set(rounds[1]["steering"]) & {"primary_color", "length", "category"}  # fixed by the request

@@ -19,7 +19,6 @@ from bffkit.store import open_store
 from bffkit.tagging import VLTTagger, adherence, evaluate_tagger
 
 from .conftest import TINY
-from .test_embed import tiny_clip  # noqa: F401 - the shared tiny-model fixture
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,332 @@
+"""What the stage notebooks call: open a run, run a stage, show what it found.
+
+A notebook is a parameters cell and a few calls into this module; every view here is a
+function of the store (tested), so notebooks stay thin and the reports show exactly what
+the pipeline stored. Interactive explorers (K and theta sliders) recompute live from the
+round's embeddings.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import figures as fg
+from .config import load_config
+from .paths import PROJ_ROOT
+from .pipeline import RunContext, open_run, run_stage
+
+# Stage knobs a notebook may set (parameter name -> config field path).
+KNOBS = {"k_min": "cluster.k_min", "k_max": "cluster.k_max", "theta": "select.theta",
+         "cluster_aware": "select.cluster_aware", "select_k": "select.k", "default_target": "coverage.default_target",
+         "feedback_source": "feedback.source", "persona": "feedback.persona", "outlier_threshold":
+         "feedback.outlier_threshold", "window_days": "analytics.window_days"}
+
+
+def open_for_notebook(config_path: str, workspace: str = "", run_id: str = "", stages: tuple[str, ...] = (),
+                      **knobs: Any) -> RunContext:
+    """Load the config (paths relative to the project root), apply the notebook's knobs, open the run."""
+    from .config import config_from_dict
+
+    path = Path(config_path)
+    path = path if path.is_absolute() else PROJ_ROOT / path
+    cfg = load_config(path, workspace=workspace or None, run_id=run_id or None)
+    data = cfg.model_dump(mode="json")
+    for name, value in knobs.items():
+        if name not in KNOBS:
+            raise ValueError(f"{name}: not a stage knob; knobs: {', '.join(KNOBS)}")
+        if value is None:
+            continue
+        section, field = KNOBS[name].split(".")
+        data[section][field] = value
+    if not Path(data["workspace"]).is_absolute():
+        data["workspace"] = str(PROJ_ROOT / data["workspace"])
+    cfg = config_from_dict(data, source=path.name)
+    return open_run(cfg, stages=stages, progress=False)
+
+
+def run(ctx: RunContext, stage: str, round_number: int) -> dict:
+    """Run one stage of one round and print its one-line summary."""
+    out = run_stage(ctx, stage, round_number)
+    print(f"round {round_number} · {stage}: {out['message']} ({out['seconds']:.2f}s)")
+    return out
+
+
+def _display(*items) -> None:
+    from IPython.display import HTML, display
+
+    for it in items:
+        if isinstance(it, str):
+            display(HTML(it))
+        elif hasattr(it, "to_html") and hasattr(it, "data"):  # a plotly figure
+            fg.show(it)
+        else:
+            display(it)
+
+
+def _round_frame(ctx: RunContext, round_number: int) -> pd.DataFrame:
+    return ctx.store.job_images(ctx.job_id(round_number))
+
+
+def captions(images: pd.DataFrame) -> dict[str, str]:
+    out = {}
+    for r in images.to_dict("records"):
+        a = json.loads(r["vlt_attributes"] or "{}")
+        out[r["id"]] = " · ".join(v for k, v in a.items() if k in ("length", "pattern", "primary_color", "category"))
+    return out
+
+
+# --------------------------------------------------------------------------- per stage views
+
+def prompts_view(ctx: RunContext, round_number: int) -> list:
+    specs = ctx.store.prompt_specs(ctx.job_id(round_number))
+    table = pd.DataFrame([{"#": s["spec_index"], "prompt": s["prompt"], "negative": s["negative_prompt"][:80]}
+                          for s in specs[:20]])
+    counts = pd.Series([s["attributes"].get("category") for s in specs]).value_counts()
+    values = pd.Series([f"{a}={v}" for s in specs for a, v in s["attributes"].items()]).value_counts().head(25)
+    import plotly.graph_objects as go
+
+    fig = go.Figure(go.Bar(x=values.values[::-1], y=values.index[::-1], orientation="h"))
+    fig.update_layout(title=f"Round {round_number}: the 25 most sampled attribute values of {len(specs)} specs",
+                      height=520, margin=dict(l=220))
+    return [f"<h3>Round {round_number}: {len(specs)} prompt specs, {len(counts)} categories</h3>",
+            fg.table_html(table), fig]
+
+
+def generation_view(ctx: RunContext, round_number: int, n: int = 48) -> list:
+    images = _round_frame(ctx, round_number)
+    ok = images[images["status"] == "ok"]
+    cap = captions(ok)
+    items = [{"uri": fg.thumbnail_uri(ctx.store.workspace / r["path"]), "caption": cap[r["id"]]}
+             for r in ok.head(n).to_dict("records")]
+    failed = images[images["status"] != "ok"]
+    return [f"<h3>Round {round_number}: {len(ok)} images generated, {len(failed)} failed</h3>",
+            fg.image_grid_html(items, title=f"the first {len(items)}")]
+
+
+def embedding_view(ctx: RunContext, round_number: int) -> list:
+    images = _round_frame(ctx, round_number)
+    tags = ctx.store.image_tags(ctx.model_id, images["id"].tolist())
+    import plotly.graph_objects as go
+
+    fig = go.Figure([go.Histogram(x=tags["alignment"], name="calibrated alignment", opacity=0.7, nbinsx=20),
+                     go.Histogram(x=tags["adherence"], name="adherence", opacity=0.7, nbinsx=20)])
+    fig.update_layout(barmode="overlay", title=f"Round {round_number}: alignment and adherence ({ctx.model_id})",
+                      height=340)
+    rows = tags.merge(images[["id", "prompt"]], left_on="image_id", right_on="id")
+    table = pd.DataFrame({"image": rows["image_id"].str[-5:], "alignment": rows["alignment"],
+                          "clip_score": rows["clip_score"], "adherence": rows["adherence"],
+                          "detected": [", ".join(f"{a}={t['value']}" for a, t in json.loads(d).items())
+                                       for d in rows["detected"]]})
+    return [fig, fg.table_html(table.sort_values("alignment", ascending=False), max_rows=15)]
+
+
+def _round_data(ctx: RunContext, round_number: int):
+    from .stages import load_round
+
+    return load_round(ctx.store, ctx.job_id(round_number), ctx.model_id)
+
+
+def clustering_view(ctx: RunContext, round_number: int, *, seed: int = 0) -> list:
+    data = _round_data(ctx, round_number)
+    job = ctx.job_id(round_number)
+    result = ctx.store.table_row("cluster_results", f"{job}-clusters")
+    metrics = json.loads(result["metrics"])
+    labels = ctx.store.cluster_labels(f"{job}-clusters", data.image_ids)
+    profiles = ctx.store.style_profiles(f"{job}-clusters")
+    names = {int(p["cluster_id"]): f"{p['name']} ({p['size']})" for p in profiles}
+    try:
+        selected = ctx.store.selected_indices(f"{job}-dpp", data.image_ids)
+    except Exception:  # noqa: BLE001 - the map is drawn before selection too
+        selected = np.array([], dtype=int)
+    thumbs = [fg.thumbnail_uri(ctx.store.workspace / p, size=128) for p in data.paths]
+    hover = [f"{i[-5:]}<br>" + "<br>".join(f"{a}: {v}" for a, v in d.items()) for i, d in zip(data.image_ids,
+                                                                                           data.detected)]
+    coords = fg.project_2d(data.X, seed=seed)
+    fmap = fg.embedding_map(coords, labels, selected=selected, names=names, hover=hover, thumbs=thumbs, seed=seed)
+    sil = fg.silhouette_figure({int(k): v for k, v in metrics["silhouette"].items()}, int(result["num_clusters"]))
+    table = pd.DataFrame([{"style profile": p["name"], "size": p["size"],
+                           "dominant values": ", ".join(f"{a['value']} ({a['share']:.0%}, lift {a['lift']:.1f})"
+                                                        for a in json.loads(p["attributes"])[:4])} for p in profiles])
+    return [("map", fmap), sil, fg.table_html(table)]
+
+
+def show_clustering(ctx: RunContext, round_number: int) -> None:
+    for item in clustering_view(ctx, round_number):
+        if isinstance(item, tuple):
+            fg.show(item[1], hover_image=True)
+        else:
+            _display(item)
+
+
+def selection_view(ctx: RunContext, round_number: int) -> list:
+    from .dpp import theta_sweep
+
+    data = _round_data(ctx, round_number)
+    job = ctx.job_id(round_number)
+    row = ctx.store.table_row("dpp_selection_results", f"{job}-dpp")
+    metrics = json.loads(row["metrics"])
+    selected = ctx.store.selected_indices(f"{job}-dpp", data.image_ids)
+    labels = ctx.store.cluster_labels(f"{job}-clusters", data.image_ids)
+    sweep = theta_sweep(data.X, data.quality, int(row["k"]), clusters=labels)
+    profiles = {int(p["cluster_id"]): p["name"] for p in ctx.store.style_profiles(f"{job}-clusters")}
+    grids = []
+    for c in sorted(set(labels[selected].tolist())) if labels is not None else [None]:
+        rows = [i for i in selected if labels is None or labels[i] == c]
+        items = [{"uri": fg.thumbnail_uri(ctx.store.workspace / data.paths[i]),
+                  "caption": f"q {data.quality[i]:.2f}" + (f" · {data.defects[i]}" if data.defects[i] else "")}
+                 for i in rows]
+        grids.append(fg.image_grid_html(items, title=f"{profiles.get(c, 'selection')} — {len(rows)} selected"))
+    head = (f"<h3>Round {round_number}: {len(selected)} selected at θ={row['theta']:g}: Vendi {row['vendi_score']:.2f} "
+            f"vs {metrics['random_vendi']:.2f} for random subsets; mean quality {row['mean_quality']:.3f}"
+            + (f"; defects {metrics['defect_share']:.0%} vs {metrics['pool_defect_share']:.0%} in the pool"
+               if metrics.get("defect_share") is not None else "") + "</h3>")
+    return [head, fg.theta_sweep_figure(sweep, float(row["theta"])), *grids]
+
+
+def coverage_view(ctx: RunContext, round_number: int) -> list:
+    job = ctx.job_id(round_number)
+    report = json.loads(ctx.store.table_row("coverage_reports", f"{job}-coverage")["coverage_data"])
+    gaps = pd.DataFrame(report["gaps"])
+    head = (f"<h3>Round {round_number}: coverage score {report['score']:.3f} (selected: {report['score_selected']}); "
+            f"{len(gaps)} gaps</h3>")
+    out = [head, fg.coverage_heatmap(report["values"], column="generated")]
+    if len(gaps):
+        out.append(fg.table_html(gaps[["attribute", "value", "severity", "observed", "target", "boost", "factor"]]))
+    return out
+
+
+def feedback_view(ctx: RunContext, round_number: int) -> list:
+    fb = ctx.store.feedback(ctx.config.user_id)
+    images = ctx.store.table("generated_images")[["id", "job_id"]]
+    jobs = ctx.store.jobs(ctx.run_id)[["id", "round"]]
+    joined = fb.merge(images, left_on="image_id", right_on="id", suffixes=("", "_img")) \
+        .merge(jobs, left_on="job_id", right_on="id", suffixes=("", "_job"))
+    counts = joined.groupby(["round", "feedback_type"]).size().reset_index(name="n")
+    updates = ctx.store.table("learning_updates")
+    mine = updates[updates["user_id"] == ctx.config.user_id].sort_values("created_at")
+    out = [fg.feedback_figure(counts)] if len(counts) else ["<p>No feedback yet.</p>"]
+    if len(mine):
+        last = mine.iloc[-1]
+        patterns, impact = json.loads(last["patterns"]), json.loads(last["impact"])
+        likes = pd.DataFrame(patterns["top_positive"])
+        dislikes = pd.DataFrame(patterns["top_negative"])
+        out += [f"<h3>What feedback taught (after {impact['n_feedback']} events): thumbs-up rate "
+                f"{impact['thumbs_up_rate']:.0%}, {impact['n_outliers']} outliers, predicted lift "
+                f"{impact['predicted_lift']:+.3f}, preference head AUC {impact['head_auc']}</h3>",
+                "<b>likes</b>", fg.table_html(likes) if len(likes) else "–",
+                "<b>dislikes</b>", fg.table_html(dislikes) if len(dislikes) else "–"]
+    return out
+
+
+def analytics_view(ctx: RunContext) -> list:
+    from .analytics import analytics
+
+    a = analytics(ctx.store, ctx.config.analytics.window_days)
+    per_round = a.per_round[a.per_round["run_id"] == ctx.run_id] if len(a.per_round) else a.per_round
+    recs = "".join(f"<li>{r['text']}</li>" for r in a.recommendations[:12]) or "<li>not enough evidence yet</li>"
+    out = [f"<h3>Last {a.window_days} days: outlier rate {a.overall_outlier_rate}, thumbs-up {a.overall_thumbs_up}"
+           "</h3>", f"<h3>Recommendations</h3><ul>{recs}</ul>"]
+    if len(per_round):
+        out += [fg.rounds_figure(per_round, title=f"Run {ctx.run_id} per round"),
+                fg.table_html(per_round[[c for c in ("round", "generated", "success_rate", "coverage", "diversity",
+                                                     "feedback", "thumbs_up_rate", "outlier_rate")
+                                         if c in per_round.columns]])]
+    if len(a.profiles):
+        out += ["<h3>Style profiles</h3>", fg.table_html(a.profiles)]
+    if len(a.attributes):
+        out += ["<h3>Attribute values by outlier lift</h3>", fg.table_html(a.attributes, max_rows=25)]
+    return out
+
+
+def show(items: list) -> None:
+    for item in items:
+        if isinstance(item, tuple):
+            fg.show(item[1], hover_image=True)
+        else:
+            _display(item)
+
+
+# --------------------------------------------------------------------------- live explorers
+
+def kmeans_for_k(X: np.ndarray, k: int, seed: int = 0) -> tuple[np.ndarray, float]:
+    """(labels, silhouette) of K-means at one K: what the K slider recomputes."""
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import silhouette_score
+
+    labels = KMeans(n_clusters=k, n_init=3, random_state=seed).fit_predict(X)
+    return labels, float(silhouette_score(X, labels))
+
+
+def kmeans_explorer(ctx: RunContext, round_number: int):
+    """A K slider that re-clusters the round live and redraws the map (< 1 s at N = 500)."""
+    import ipywidgets as w
+    from IPython.display import HTML, display
+
+    data = _round_data(ctx, round_number)
+    coords = fg.project_2d(data.X)
+    out = w.Output()
+    slider = w.IntSlider(value=ctx.config.cluster.k_min, min=2, max=12, description="K")
+
+    def redraw(change=None):
+        t = time.perf_counter()
+        labels, sil = kmeans_for_k(data.X, slider.value)
+        fig = fg.embedding_map(coords, labels, title=f"K={slider.value}: silhouette {sil:.3f} "
+                                                     f"({time.perf_counter() - t:.2f}s)")
+        out.clear_output(wait=True)
+        with out:
+            display(HTML(fg.figure_html(fig, include_plotlyjs=True)))
+
+    slider.observe(redraw, names="value")
+    redraw()
+    return w.VBox([slider, out])
+
+
+def selection_for_theta(data, theta: float, k: int, labels=None) -> dict:
+    """Selection summary at one theta: what the theta slider recomputes."""
+    from .dpp import select
+
+    sel = select(data.X, data.quality, k, theta=theta, clusters=labels)
+    return {"indices": sel.indices, **sel.to_dict()}
+
+
+def theta_explorer(ctx: RunContext, round_number: int):
+    """A theta slider that re-selects live and shows the selection's diversity and quality."""
+    import ipywidgets as w
+    from IPython.display import HTML, display
+
+    data = _round_data(ctx, round_number)
+    labels = ctx.store.cluster_labels(f"{ctx.job_id(round_number)}-clusters", data.image_ids)
+    uris = [fg.thumbnail_uri(ctx.store.workspace / p, size=72) for p in data.paths]
+    out = w.Output()
+    slider = w.FloatSlider(value=ctx.config.select.theta, min=0.0, max=0.99, step=0.05, description="θ")
+
+    def redraw(change=None):
+        t = time.perf_counter()
+        s = selection_for_theta(data, slider.value, ctx.config.select_k, labels)
+        items = [{"uri": uris[i], "caption": f"q {data.quality[i]:.2f}"} for i in s["indices"]]
+        out.clear_output(wait=True)
+        with out:
+            display(HTML(f"<b>θ={slider.value:.2f}</b>: Vendi {s['vendi']:.2f}, mean quality {s['mean_quality']:.3f}"
+                         f" ({time.perf_counter() - t:.2f}s)" + fg.image_grid_html(items, size=72, columns=12)))
+
+    slider.observe(redraw, names="value")
+    redraw()
+    return w.VBox([slider, out])
+
+
+def feedback_grid(ctx: RunContext, round_number: int):
+    """The 👍 / 👎 grid over the round's selected images (each click stored at once)."""
+    from .widgets import FeedbackGrid
+
+    data = _round_data(ctx, round_number)
+    selected = ctx.store.selected_indices(f"{ctx.job_id(round_number)}-dpp", data.image_ids)
+    ids = [data.image_ids[i] for i in selected]
+    return FeedbackGrid(ctx.store.workspace, ids, user_id=ctx.config.user_id,
+                        threshold=ctx.config.feedback.outlier_threshold,
+                        captions=captions(_round_frame(ctx, round_number)))
