@@ -118,28 +118,38 @@ def _compute(store, window_days: int) -> Analytics:
     else:
         attributes = pd.DataFrame(columns=["attribute", "value", "n", "outliers", "thumbs_up_rate", "outlier_rate",
                                            "lift"])
-    recs = _recommendations(attributes, profiles, gaps, overall_out, n_rounds=int(rounds["round"].max() or 0)
-                            if len(rounds) else 0)
+    recs = _recommendations(attributes, profiles, gaps, overall_out, overall_up=overall_up,
+                            n_rounds=int(rounds["round"].max() or 0) if len(rounds) else 0)
     return Analytics(window_days, per_round, per_day, profiles, attributes, recs, overall_out, overall_up)
 
 
 def _recommendations(attributes: pd.DataFrame, profiles: pd.DataFrame, gaps: pd.DataFrame, overall: float | None,
-                     n_rounds: int, min_n: int = 10) -> list[dict]:
+                     n_rounds: int, min_n: int = 10, overall_up: float | None = None) -> list[dict]:
+    """Raise/lower/style/gap recommendations, each with its evidence.
+
+    The signal is the outlier rate; while no image has been an outlier yet (early rounds, a
+    strict threshold) it is the thumbs-up rate, and the evidence says which.
+    """
     recs = []
-    if overall is not None:
+    use_up = not overall and overall_up is not None and len(attributes) and "thumbs_up_rate" in attributes
+    base = overall_up if use_up else overall
+    what = "thumbs-up rate" if use_up else "outlier rate"
+    if base is not None and len(attributes):
         for r in attributes.itertuples(index=False):
             if r.n < min_n:
                 continue
-            lo, hi = wilson(int(r.outliers), int(r.n))
-            evidence = f"outlier rate {r.outlier_rate:.0%} vs {overall:.0%} overall, n={r.n}"
-            if lo > overall:
-                recs.append({"kind": "raise", "attribute": r.attribute, "value": r.value, "strength": lo - overall,
+            rate = r.thumbs_up_rate if use_up else r.outlier_rate
+            lo, hi = wilson(int(round(rate * r.n)), int(r.n))
+            evidence = f"{what} {rate:.0%} vs {base:.0%} overall, n={r.n}"
+            if lo > base + 1e-9:
+                recs.append({"kind": "raise", "attribute": r.attribute, "value": r.value, "strength": lo - base,
                              "text": f"raise '{r.value}' ({r.attribute}): {evidence}"})
-            elif hi < overall:
-                recs.append({"kind": "lower", "attribute": r.attribute, "value": r.value, "strength": overall - hi,
+            elif hi < base - 1e-9:
+                recs.append({"kind": "lower", "attribute": r.attribute, "value": r.value, "strength": base - hi,
                              "text": f"lower '{r.value}' ({r.attribute}): {evidence}"})
+    if overall and len(profiles):
         for r in profiles.itertuples(index=False):
-            if r.n >= min_n and r.ci_low > overall:
+            if r.n >= min_n and r.ci_low > overall + 1e-9:
                 recs.append({"kind": "style", "attribute": "style_profile", "value": r.profile,
                              "strength": r.ci_low - overall,
                              "text": f"more of the style '{r.profile}': outlier rate {r.outlier_rate:.0%} "

@@ -18,7 +18,7 @@ from typing import Any
 import click
 
 from . import __version__
-from .exceptions import BffkitError, RequestError
+from .exceptions import BffkitError, RequestError, StageError
 from .yamlfile import read_yaml
 
 WORKSPACE_OPTION = click.option(
@@ -168,7 +168,6 @@ def generate(config_path: Path, backend: str | None, job_id: str | None, workspa
              quiet: bool, as_json: bool) -> None:
     """Plan and generate each round's images (stages 1-2), or resume one job."""
     from .config import load_config
-    from .exceptions import StageError
     from .generate import get_generator, run_generation
     from .pipeline import _unfinished
     from .pipeline import run as run_pipeline
@@ -472,7 +471,7 @@ def main(argv: list[str] | None = None) -> int:
     """Console entry point: maps errors to exit codes and one-line messages."""
     try:
         cli.main(args=argv, prog_name="bffkit", standalone_mode=False)
-    except BffkitError as err:
+    except (BffkitError, StageError) as err:
         click.echo(f"error: {err}", err=True)
         return err.exit_code
     except click.UsageError as err:

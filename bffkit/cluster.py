@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .tagging import DESIGN_ATTRIBUTES
 
 class ClusterWarning(UserWarning):
     """The K range was shrunk to what the data allows."""
@@ -170,9 +171,7 @@ def auto_kmeans(X, k_range: tuple[int, int] = (3, 8), seed: int = 0, *, sample_s
 
 # --------------------------------------------------------------------------- style profiles
 
-# Attributes that name a style; the background a sketch sits on does not.
-PROFILE_ATTRIBUTES = ("category", "length", "top_length", "pattern", "primary_color", "silhouette", "sleeve_length",
-                      "sleeve_type", "neckline", "leg_shape", "leg_length", "fit")
+PROFILE_ATTRIBUTES = DESIGN_ATTRIBUTES  # what names a style
 
 
 @dataclass(frozen=True)

@@ -24,14 +24,13 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 
+from .tagging import DESIGN_ATTRIBUTES
 from .taxonomy import Taxonomy
 
 # (severity, smallest deficit): a value never seen has deficit 1.
 SEVERITIES = (("critical", 0.9), ("high", 0.6), ("medium", 0.3), ("low", 0.0))
 MAX_RATIO = 10.0  # the most a gap can multiply a value's sampling weight by (before the boost)
-# Detected attributes that describe the design (the background is the renderer's, not the garment's).
-COVERAGE_ATTRIBUTES = ("category", "primary_color", "pattern", "length", "top_length", "leg_shape", "leg_length",
-                       "sleeve_length", "sleeve_type", "neckline", "silhouette", "fit")
+COVERAGE_ATTRIBUTES = DESIGN_ATTRIBUTES
 
 
 @dataclass(frozen=True)

@@ -203,7 +203,7 @@ def predicted_lift(posteriors: pd.DataFrame, taxonomy, preferences: Mapping[str,
 
 # --------------------------------------------------------------------------- the update after feedback
 
-def _detected_by_image(store, image_ids: Sequence[str], model_id: str | None) -> tuple[dict, dict]:
+def detected_by_image(store, image_ids: Sequence[str], model_id: str | None) -> tuple[dict, dict]:
     """(image -> detected attribute values, image -> calibrated alignment) from the latest tags."""
     tags = store.latest_tags(image_ids, model_id)
     detected = {r["image_id"]: {a: t["value"] for a, t in json.loads(r["detected"]).items()} for r in tags}
@@ -238,7 +238,7 @@ def update_from_feedback(store, user_ids: Sequence[str], *, model_id: str | None
     feedback = store.feedback()
     if feedback.empty:
         return {}
-    detected, alignment = _detected_by_image(store, feedback["image_id"].unique().tolist(), model_id)
+    detected, alignment = detected_by_image(store, feedback["image_id"].unique().tolist(), model_id)
     # 1. Outliers: liked, and aligned with what was asked
     liked = feedback[(feedback["feedback_type"] == "positive")]
     outliers = [(fid, img, uid, alignment[img]) for fid, img, uid in zip(liked["id"], liked["image_id"],

@@ -179,9 +179,8 @@ def open_run(config: RunConfig, *, stages: tuple[str, ...] = STAGES, progress: b
     ctx = RunContext(config, None, tax, stages, progress)
     if "generate" in stages:
         ctx.generator  # keys, weights, paths: before any work
-    if "embed" in stages or (set(NEEDS_EMBEDDINGS) & set(stages) and config.embed.model):
-        if config.embed.model:
-            ctx.embedder
+    if config.embed.model and {"embed", *NEEDS_EMBEDDINGS} & set(stages):
+        ctx.embedder
     if "feedback" in stages and config.feedback.source == "persona":
         ctx.persona
     elif "feedback" in stages and config.feedback.source == "file":
@@ -203,16 +202,12 @@ def open_run(config: RunConfig, *, stages: tuple[str, ...] = STAGES, progress: b
 
 def active_stages(config: RunConfig, stages: tuple[str, ...] = STAGES) -> tuple[str, ...]:
     """The stages a config runs: 3-7 need an embedding model, 7 a feedback source."""
-    out = []
-    for s in stages:
-        if s == "embed" and not config.embed.model:
-            continue
-        if s in NEEDS_EMBEDDINGS and not config.embed.model:
-            continue
-        if s == "feedback" and config.feedback.source == "none":
-            continue
-        out.append(s)
-    return tuple(out)
+    def runs(stage: str) -> bool:
+        if stage in ("embed", *NEEDS_EMBEDDINGS) and not config.embed.model:
+            return False
+        return not (stage == "feedback" and config.feedback.source == "none")
+
+    return tuple(s for s in stages if runs(s))
 
 
 def run_stage(ctx: RunContext, stage: str, round_number: int) -> dict:

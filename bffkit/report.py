@@ -22,6 +22,7 @@ from __future__ import annotations
 import html
 import json
 import logging
+import os
 import shutil
 import time
 from collections.abc import Callable
@@ -33,7 +34,7 @@ from .exceptions import BffkitError, StageError
 from .paths import PROJ_ROOT
 
 NOTEBOOKS_DIR = PROJ_ROOT / "notebooks"
-REPORTS_DIR = PROJ_ROOT / "reports"
+REPORTS_DIR = Path(os.environ.get("BFFKIT_REPORTS") or PROJ_ROOT / "reports")
 KERNEL_NAME = "bffkit"
 STAGE_NOTEBOOKS = {"prompts": "01_prompts", "generate": "02_generation", "embed": "03_embeddings",
                    "cluster": "04_clustering", "select": "05_selection", "coverage": "06_coverage",
@@ -142,7 +143,7 @@ def run_report(config: RunConfig, config_path: Path, *, reports_dir: Path = REPO
                 ctx.store.set_run_status(run_id, "failed")
                 where = f"round {r}, " if r is not None else ""
                 raise NotebookStageError(
-                    f"stage {stage} failed ({where}notebook {name}.ipynb, cell {err.exec_count or err.cell_index}): "
+                    f"stage {stage} failed ({where}notebook {name}.ipynb, cell #{err.cell_index + 1}): "
                     f"{err.ename}: {str(err.evalue).splitlines()[0] if err.evalue else ''}; see {page}") from None
             seconds = time.perf_counter() - t
             stage_seconds[label] = round(seconds, 2)

@@ -232,12 +232,12 @@ def steering_for_next_round(store, user_id: str, model_id: str, taxonomy, *, fix
 
     The user's outliers count as consumed by learning from here on (``used_for_training``).
     """
-    from .learning import _detected_by_image, attribute_posteriors, thompson_preferences
+    from .learning import detected_by_image, attribute_posteriors, thompson_preferences
 
     feedback = store.feedback(user_id)
     if feedback.empty:
         return {}
-    detected, _ = _detected_by_image(store, feedback["image_id"].unique().tolist(), model_id)
+    detected, _ = detected_by_image(store, feedback["image_id"].unique().tolist(), model_id)
     post = attribute_posteriors(feedback, detected)
     prefs = thompson_preferences(post, taxonomy, np.random.default_rng(seed), fixed=fixed, floor=floor)
     store.mark_outliers_used(store.outlier_ids(user_id))

@@ -22,6 +22,9 @@ from .taxonomy import Taxonomy, load_taxonomy
 # What a drawing can show; the rest of the taxonomy (occasion, era...) is not visual enough.
 TAG_ATTRIBUTES = ("category", "primary_color", "pattern", "length", "top_length", "leg_shape", "leg_length",
                   "sleeve_length", "sleeve_type", "neckline", "silhouette", "fit", "background")
+# What describes the design, for clustering names, coverage and learning: the background a
+# sketch sits on is the renderer's choice, not the garment's.
+DESIGN_ATTRIBUTES = tuple(a for a in TAG_ATTRIBUTES if a != "background")
 HEAD_ATTRIBUTES = ("primary_color", "pattern")  # said before the garment noun
 TEMPLATES = ("a sketch of a {}", "a fashion flat of a {}", "a drawing of a {}", "{}")
 

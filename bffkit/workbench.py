@@ -30,9 +30,16 @@ KNOBS = {"k_min": "cluster.k_min", "k_max": "cluster.k_max", "theta": "select.th
 
 def open_for_notebook(config_path: str, workspace: str = "", run_id: str = "", stages: tuple[str, ...] = (),
                       **knobs: Any) -> RunContext:
-    """Load the config (paths relative to the project root), apply the notebook's knobs, open the run."""
+    """Load the config (paths relative to the project root), apply the notebook's knobs, open the run.
+
+    An empty `workspace` falls back to ``$BFFKIT_WORKSPACE``, then to the config's (tests run the
+    notebooks top to bottom with their defaults and point them at a scratch workspace this way).
+    """
+    import os
+
     from .config import config_from_dict
 
+    workspace = workspace or os.environ.get("BFFKIT_WORKSPACE", "")
     path = Path(config_path)
     path = path if path.is_absolute() else PROJ_ROOT / path
     cfg = load_config(path, workspace=workspace or None, run_id=run_id or None)

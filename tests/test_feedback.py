@@ -144,3 +144,23 @@ def test_personas_load_validate_and_judge(tmp_path):
         load_persona(bad)
     with pytest.raises(ConfigError, match="shipped personas: maximalist, minimalist"):
         load_persona(tmp_path / "none.yaml")
+
+
+def test_widget_click_stores_at_once_and_acknowledges(generated, workspace):
+    """The ipywidgets grid, driven without a browser through Button.click()."""
+    from bffkit.widgets import FeedbackGrid
+
+    store, ids = generated
+    grid = FeedbackGrid(workspace, ids[:4], user_id="ana")
+    assert len(grid.buttons) == 4 and len(grid.widget.children) == 4
+    grid.comments[ids[1]].value = "love the sleeves"
+    grid.buttons[ids[1]]["positive"].click()
+    assert len(store.feedback("ana")) == 1  # written at once, not at the end
+    grid.buttons[ids[2]]["negative"].click()
+    fb = store.feedback("ana").set_index("image_id")
+    assert fb.loc[ids[1], "feedback_type"] == "positive" and fb.loc[ids[1], "comment"] == "love the sleeves"
+    assert fb.loc[ids[2], "feedback_type"] == "negative" and set(fb["source"]) == {"widget"}
+    assert grid.status[ids[1]].value == "✓ positive stored"
+    # reopening shows what was said
+    again = FeedbackGrid(workspace, ids[:4], user_id="ana")
+    assert again.status[ids[2]].value == "said: negative" and again.status[ids[0]].value == ""
