@@ -13,7 +13,7 @@ The coverage score is the mean over values of ``min(1, share / target)``. A valu
 target is a gap; its severity comes from the deficit ``1 - share / target`` and sets its
 boost between ``boost_min`` and ``boost_max`` (the seed's 15-25%). Stage 1 multiplies the
 value's sampling weight by ``(1 + boost) * target / share`` (the ratio capped at
-``MAX_RATIO``; a value never seen gets the cap): enough to bring the value to its target
+``MAX_RATIO`` = 4; a value never seen gets the cap): enough to bring the value to its target
 with a 15-25% margin. A bare ``1 + boost`` factor moves a starved value by a few images in
 a hundred and would leave most gaps open round after round.
 """
@@ -29,7 +29,7 @@ from .taxonomy import Taxonomy
 
 # (severity, smallest deficit): a value never seen has deficit 1.
 SEVERITIES = (("critical", 0.9), ("high", 0.6), ("medium", 0.3), ("low", 0.0))
-MAX_RATIO = 10.0  # the most a gap can multiply a value's sampling weight by (before the boost)
+MAX_RATIO = 4.0  # the most a gap can multiply a value's sampling weight by (before the boost)
 COVERAGE_ATTRIBUTES = DESIGN_ATTRIBUTES
 
 

@@ -2,8 +2,10 @@
 
 * **Outliers**: an image the designer liked (positive) whose calibrated alignment is at least
   the threshold (0.75) — a standout that also shows what was asked.
-* **Attribute posteriors**: per detected (attribute, value), Beta(1 + thumbs-up, 1 + thumbs-down)
-  over every feedback event on images showing it (`vlt_attribute_success`, with the outlier rate).
+* **Attribute posteriors**: per (attribute, value), Beta(1 + thumbs-up, 1 + thumbs-down) over
+  every feedback event on images with it: on detected values in `vlt_attribute_success` (with
+  the outlier rate, for analytics), on requested values for steering and the per-user patterns
+  (what stage 1 can act on, free of tagger errors).
 * **Preference head**: L2-regularised logistic regression on the image embeddings — pointwise
   from thumbs, plus Bradley-Terry pairs (x_a - x_b, no intercept) wherever one user rated two
   images differently. C is chosen by stratified cross-validation and the held-out AUC is kept;
@@ -29,7 +31,7 @@ from .coverage import COVERAGE_ATTRIBUTES
 
 MIN_HEAD_AUC = 0.6  # below this the head is no better than a coin: selection ignores it
 HEAD_WEIGHT_MAX = 0.5  # the share of quality the head can take, reached at HEAD_FULL_AT labels
-HEAD_FULL_AT = 100
+HEAD_FULL_AT = 48
 
 
 # --------------------------------------------------------------------------- preference head
@@ -211,6 +213,12 @@ def detected_by_image(store, image_ids: Sequence[str], model_id: str | None) -> 
     return detected, alignment
 
 
+def requested_by_image(store, image_ids: Sequence[str]) -> dict[str, dict[str, str]]:
+    """image -> the attribute values its prompt asked for."""
+    images = store.images_by_id(list(image_ids))
+    return {i: json.loads(r["vlt_attributes"] or "{}") for i, r in images.items()}
+
+
 def fit_head(store, user_id: str, model_id: str, seed: int = 0) -> PreferenceHead:
     """The user's preference head on `model_id` embeddings, from all their thumbs and ratings."""
     fb = store.feedback(user_id)
@@ -257,7 +265,7 @@ def update_from_feedback(store, user_ids: Sequence[str], *, model_id: str | None
         if head.fitted:
             store.save_preference_head(uid, model_id, head)
         mine = feedback[feedback["user_id"] == uid]
-        upost = attribute_posteriors(mine, detected)
+        upost = attribute_posteriors(mine, requested_by_image(store, mine["image_id"].unique().tolist()))
         judged = upost[upost["n"] >= 3].sort_values("mean")
         prefs = thompson_preferences(upost, tax, np.random.default_rng(len(mine)))
         lift = predicted_lift(upost, tax, prefs) if len(upost) else {}

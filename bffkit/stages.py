@@ -230,15 +230,17 @@ def steering_for_next_round(store, user_id: str, model_id: str, taxonomy, *, fix
                             floor: float = 0.25) -> dict[str, dict[str, float]]:
     """Thompson-sampled preference factors for stage 1 from the user's feedback so far.
 
-    The user's outliers count as consumed by learning from here on (``used_for_training``).
+    The posteriors here are over the *requested* attribute values (what stage 1 controls):
+    they estimate how each knob of the sampler changes the chance of a thumbs-up, without the
+    tagger's errors. Coverage and analytics keep using detected values. The user's outliers
+    count as consumed by learning from here on (``used_for_training``).
     """
-    from .learning import detected_by_image, attribute_posteriors, thompson_preferences
+    from .learning import attribute_posteriors, requested_by_image, thompson_preferences
 
     feedback = store.feedback(user_id)
     if feedback.empty:
         return {}
-    detected, _ = detected_by_image(store, feedback["image_id"].unique().tolist(), model_id)
-    post = attribute_posteriors(feedback, detected)
+    post = attribute_posteriors(feedback, requested_by_image(store, feedback["image_id"].unique().tolist()))
     prefs = thompson_preferences(post, taxonomy, np.random.default_rng(seed), fixed=fixed, floor=floor)
     store.mark_outliers_used(store.outlier_ids(user_id))
     return prefs

@@ -36,7 +36,7 @@ def test_measure_coverage_scores_and_gaps():
     assert ("leg_shape", "wide-leg") not in by  # no image the attribute applies to: not measured
     assert [(g.value, g.severity, g.boost) for g in rep.gaps] == [("dots", "critical", 0.25)]
     assert rep.score == pytest.approx((1 + 1 + 0) / 3, abs=1e-4)
-    assert rep.boosts() == {"pattern": {"dots": 1.25 * 10}}  # never seen: the capped ratio x (1 + boost)
+    assert rep.boosts() == {"pattern": {"dots": 1.25 * 4}}  # never seen: the capped ratio x (1 + boost)
 
 
 def test_a_starved_value_gets_a_gap_and_the_next_round_samples_it_more(tax):

@@ -1,0 +1,61 @@
+"""The shipped sketch-clip weights: size, loading path, zero-shot accuracy, defect separation."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bffkit.embed import calibration_for, create_embedder
+from bffkit.generate.sketch import SketchRenderer
+from bffkit.paths import DATA_DIR
+from bffkit.prompts import build_specs
+from bffkit.scoring import auc
+from bffkit.tagging import VLTTagger, evaluate_tagger
+
+MODEL_DIR = DATA_DIR / "models" / "sketch-clip"
+# Issue 4 asks for category 0.95, primary colour 0.90, pattern 0.85, length 0.80, sleeve length
+# 0.80, neckline 0.70. The shipped weights (25 minutes of training on 2 cores) reach 0.515, 0.739,
+# 0.527, 0.535, 0.665 and 0.165 (training.json): short of that, and the issue stays open. These
+# floors guard what ships against regressions (measured minus a small margin).
+TARGETS = {"category": 0.95, "primary_color": 0.90, "pattern": 0.85, "length": 0.80, "sleeve_length": 0.80,
+           "neckline": 0.70}
+REQUIRED = {"category": 0.48, "primary_color": 0.70, "pattern": 0.49, "length": 0.50, "sleeve_length": 0.62,
+            "neckline": 0.13}
+
+
+@pytest.fixture(scope="module")
+def sketch_clip():
+    return create_embedder("sketch-clip")
+
+
+def test_shipped_model_is_small_and_loads_through_open_clip(sketch_clip):
+    files = {p.name: p.stat().st_size for p in MODEL_DIR.iterdir()}
+    assert {"open_clip_config.json", "open_clip_model.safetensors", "calibration.json", "training.json"} <= set(files)
+    assert sum(files.values()) <= 25 * 1024 * 1024
+    same = create_embedder(f"local-dir:{MODEL_DIR}")
+    texts = ["a sketch of a red dress", "a drawing of a striped coat"]
+    np.testing.assert_array_equal(sketch_clip.embed_texts(texts), same.embed_texts(texts))
+
+
+@pytest.mark.slow
+def test_zero_shot_accuracy_on_1000_held_out_sketches(sketch_clip):
+    ev = evaluate_tagger(VLTTagger(sketch_clip), n=1000)
+    for attribute, floor in REQUIRED.items():
+        assert ev.accuracy[attribute] >= floor, (attribute, ev.accuracy[attribute], floor)
+
+
+@pytest.mark.slow
+def test_calibrated_alignment_scores_defects_lower_than_clean(sketch_clip):
+    cal = calibration_for(sketch_clip)
+    requests = ["dress", "coat", "trousers", "skirt", "shirt", "t-shirt", "jacket", "jumpsuit"]
+    specs = [s for i, r in enumerate(requests) for s in build_specs(r, 60, seed=100 + i)]
+    renderer = SketchRenderer(defect_rate=0.5)
+    images, defect = [], []
+    for s in specs:
+        img, meta = renderer.render(s.attributes, s.seed)
+        images.append(img)
+        defect.append(meta["defect"] is not None)
+    X = sketch_clip.embed_images(images)
+    T = sketch_clip.embed_texts([s.prompt for s in specs])
+    score = cal(np.sum(X * T, axis=1))
+    defect = np.array(defect)
+    assert auc(score[~defect], score[defect]) >= 0.8
