@@ -389,6 +389,36 @@ def bench_cluster(n: int | None = None, repeats: int = 1, d: int = 512, true_k: 
     return out
 
 
+# --------------------------------------------------------------------------- notebook sliders
+
+def bench_sliders(n: int | None = None, repeats: int = 3, d: int = 512, k: int = 48, **_ignored) -> dict:
+    """What the notebooks' K and theta sliders recompute per move, at N = 500 x 512 (target < 1 s),
+    against a baseline of one plain K-means fit at the same K."""
+    import numpy as np
+    from sklearn.cluster import KMeans
+    from sklearn.datasets import make_blobs
+
+    from .stages import RoundData
+    from .workbench import kmeans_for_k, selection_for_theta
+
+    n = n or 500
+    X, _ = make_blobs(n, d, centers=5, cluster_std=4.0, random_state=0)
+    X = (X / np.linalg.norm(X, axis=1, keepdims=True)).astype(np.float32)
+    quality = np.random.default_rng(0).random(n)
+    data = RoundData("bench", 1, "bench", "bench", [str(i) for i in range(n)], X, [{}] * n, [{}] * n, quality,
+                     quality, [None] * n)
+    with pinned(1):
+        t_base = best_of(lambda: KMeans(n_clusters=5, n_init=1, random_state=0).fit(X), repeats)
+        t_k = max(best_of(lambda kk=kk: kmeans_for_k(X, kk), repeats) for kk in range(2, 13))
+        labels = kmeans_for_k(X, 5)[0]
+        t_theta = max(best_of(lambda th=th: selection_for_theta(data, th, k, labels), repeats)
+                      for th in (0.0, 0.5, 0.7, 0.95))
+    return {"n": n, "d": d, "k_selected": k, "slowest_k_slider_seconds": round(t_k, 4),
+            "slowest_theta_slider_seconds": round(t_theta, 4), "baseline_kmeans_seconds": round(t_base, 4),
+            "k_slider_ratio_to_baseline": round(t_k / t_base, 2), "target_seconds": 1.0,
+            "meets_target": max(t_k, t_theta) < 1.0}
+
+
 # --------------------------------------------------------------------------- loop
 
 def bench_loop(persona: str | None = None, rounds: int = 3, config: str | None = None, n: int | None = None,
@@ -438,6 +468,7 @@ BENCHES: dict[str, Callable[..., dict]] = {
     "dpp": bench_dpp,
     "cluster": bench_cluster,
     "loop": bench_loop,
+    "sliders": bench_sliders,
 }
 
 

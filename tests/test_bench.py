@@ -23,7 +23,7 @@ def test_bench_generate_reports_rates_and_ratios(cli):
 def test_unknown_bench(cli):
     code, out, err = cli("bench", "warp-drive")
     assert (code, out) == (2, "")
-    assert err == "error: unknown benchmark 'warp-drive'; available: generate, generate-sd15, generate-sd-turbo, embed, dpp, cluster, loop\n"
+    assert err == "error: unknown benchmark 'warp-drive'; available: generate, generate-sd15, generate-sd-turbo, embed, dpp, cluster, loop, sliders\n"
 
 
 @pytest.mark.slow
@@ -50,3 +50,11 @@ def test_bench_cluster_agrees_with_exhaustive_sklearn(cli):
     result = json.loads(out)
     assert code == 0 and result["same_k"] and result["k"] == result["true_k"] == 6
     assert result["ratio_to_reference"] > 0 and result["target_seconds"] == 3.0
+
+
+def test_bench_sliders_reports_live_recompute_times(cli):
+    code, out, _ = cli("bench", "sliders", "--n", "200", "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["n"] == 200
+    assert doc["slowest_k_slider_seconds"] > 0 and doc["slowest_theta_slider_seconds"] > 0
+    assert doc["meets_target"] == (max(doc["slowest_k_slider_seconds"], doc["slowest_theta_slider_seconds"]) < 1)
