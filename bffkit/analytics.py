@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from .tagging import DESIGN_ATTRIBUTES
+
 CACHE_SECONDS = 300.0
 _cache: dict[tuple, tuple[float, Analytics]] = {}
 
@@ -106,7 +108,8 @@ def _compute(store, window_days: int) -> Analytics:
     rows = []
     for image_id, outlier, kind in zip(fb.get("image_id", []), fb.get("is_outlier", []), fb.get("feedback_type", [])):
         for a, v in frames["detected"].get(image_id, {}).items():
-            rows.append((a, v, bool(outlier), kind == "positive"))
+            if a in DESIGN_ATTRIBUTES:
+                rows.append((a, v, bool(outlier), kind == "positive"))
     if rows:
         df = pd.DataFrame(rows, columns=["attribute", "value", "outlier", "up"])
         ga = df.groupby(["attribute", "value"])

@@ -92,14 +92,18 @@ def boost_for(severity: str, boost_min: float = 0.15, boost_max: float = 0.25) -
 
 def coverage_targets(taxonomy: Taxonomy, *, default_target: float = 0.05,
                      targets: Mapping[str, Mapping[str, float] | float] | None = None,
-                     fixed: Iterable[str] = (), attributes: Sequence[str] = COVERAGE_ATTRIBUTES
-                     ) -> dict[tuple[str, str], float]:
-    """Target share per (attribute, value) the request leaves open (`fixed`: attributes it sets)."""
+                     fixed: Iterable[str] = (), attributes: Sequence[str] = COVERAGE_ATTRIBUTES,
+                     category: str | None = None) -> dict[tuple[str, str], float]:
+    """Target share per (attribute, value) the request leaves open (`fixed`: attributes it sets).
+
+    With the request's `category`, attributes that cannot apply to it (leg shape on a dress)
+    get no targets: a tagger's occasional misreading must not open gaps no prompt can close.
+    """
     targets = targets or {}
     fixed = set(fixed)
     out = {}
     for name in attributes:
-        if name in fixed or name not in taxonomy:
+        if name in fixed or name not in taxonomy or (category and not taxonomy[name].applies(category)):
             continue
         attr = taxonomy[name]
         own = targets.get(name, targets.get(attr.group))

@@ -121,7 +121,9 @@ class RunContext:
     def __init__(self, config: RunConfig, store: Store | None, tax, stages: tuple[str, ...], progress: bool):
         self.config, self.store, self.tax, self.stages, self.progress = config, store, tax, stages, progress
         self.run_id = config.resolved_run_id()
-        self.fixed = set(parse_request(config.request, tax).attributes)
+        requested = parse_request(config.request, tax).attributes
+        self.fixed = set(requested)
+        self.category = requested.get("category")
         self._generator = self._embedder = self._tagger = self._persona = None
 
     @property
@@ -268,7 +270,8 @@ def run_stage(ctx: RunContext, stage: str, round_number: int) -> dict:
         elif stage == "coverage":
             cov = cfg.coverage
             c = st.run_coverage(store, data, store.selected_indices(f"{job_id}-dpp", data.image_ids), taxonomy=ctx.tax,
-                                request_attributes=ctx.fixed, default_target=cov.default_target,
+                                request_attributes=ctx.fixed, category=ctx.category,
+                                default_target=cov.default_target,
                                 targets=cov.targets, boost_min=cov.boost_min, boost_max=cov.boost_max)
             sev = ", ".join(f"{n} {k}" for k, n in sorted(c.severities.items())) or "none"
             out = {**c.__dict__, "message": f"score {c.score:.3f} (selected {c.score_selected}), {c.n_gaps} gaps "

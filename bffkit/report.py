@@ -23,6 +23,7 @@ import html
 import json
 import logging
 import os
+import re
 import shutil
 import time
 from collections.abc import Callable
@@ -40,6 +41,7 @@ STAGE_NOTEBOOKS = {"prompts": "01_prompts", "generate": "02_generation", "embed"
                    "cluster": "04_clustering", "select": "05_selection", "coverage": "06_coverage",
                    "feedback": "07_feedback"}
 ANALYTICS_NOTEBOOK = "08_analytics"
+EXTERNAL_SCRIPT = re.compile(r'<script[^>]*\bsrc="https?://[^"]*"[^>]*>\s*</script>', re.I)
 CELL_TIMEOUT = 900  # seconds per cell: generation with a real diffusion model on CPU is slow
 
 
@@ -93,7 +95,17 @@ def to_html(notebook: Path, out: Path) -> Path:
     from nbconvert import HTMLExporter
 
     exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
-    body, _ = exporter.from_notebook_node(nbformat.read(notebook, as_version=4))
+    nb = nbformat.read(notebook, as_version=4)
+    # saved widget state makes nbconvert load require.js and the widget manager from CDNs, and
+    # widgets cannot work in a static page anyway: drop the state, keep every other output
+    nb.metadata.pop("widgets", None)
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            output.get("data", {}).pop("application/vnd.jupyter.widget-view+json", None)
+    body, _ = exporter.from_notebook_node(nb)
+    # the template links require.js and MathJax from CDNs; nothing here needs them (plotly.js is
+    # inline, there is no math), and a report must open offline
+    body = EXTERNAL_SCRIPT.sub("", body)
     out.write_text(body, encoding="utf-8")
     return out
 

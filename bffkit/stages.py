@@ -164,7 +164,7 @@ class CoverageStageResult:
     seconds: float
 
 
-def run_coverage(store, data: RoundData, selected: np.ndarray, *, taxonomy, request_attributes=(),
+def run_coverage(store, data: RoundData, selected: np.ndarray, *, taxonomy, request_attributes=(), category=None,
                  default_target: float = 0.05, targets=None, boost_min: float = 0.15,
                  boost_max: float = 0.25) -> CoverageStageResult:
     """Stage 6: coverage of the round's detected attributes, gaps opened/closed, next round's boosts."""
@@ -173,7 +173,8 @@ def run_coverage(store, data: RoundData, selected: np.ndarray, *, taxonomy, requ
     from .coverage import coverage_targets, measure_coverage
 
     t0 = time.perf_counter()
-    tgt = coverage_targets(taxonomy, default_target=default_target, targets=targets, fixed=request_attributes)
+    tgt = coverage_targets(taxonomy, default_target=default_target, targets=targets, fixed=request_attributes,
+                           category=category)
     report = measure_coverage(data.detected, [data.detected[i] for i in selected], tgt,
                               boost_min=boost_min, boost_max=boost_max)
     boosts = report.boosts()

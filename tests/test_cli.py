@@ -61,7 +61,7 @@ BAD_CONFIGS = [
 def test_bad_config_gives_one_line_and_exit_2(cli, tmp_path, workspace, path, value, message):
     cfg = tmp_path / "bad.yaml"
     cfg.write_text(yaml.safe_dump(config_with(path, value)))
-    code, out, err = cli("run", "--config", cfg, "--workspace", workspace)
+    code, out, err = cli("run", "--no-notebooks", "--config", cfg, "--workspace", workspace)
     assert code == 2
     assert err == f"error: bad.yaml: {message}\n"
     assert out == ""
@@ -125,7 +125,7 @@ def test_prompts_json_is_one_stable_document(cli, tmp_path):
 
 
 def test_run_tiny_config_plans_every_round_and_resumes(cli, workspace):
-    code, out, err = cli("run", "--config", TINY, "--workspace", workspace, "--json")
+    code, out, err = cli("run", "--no-notebooks", "--config", TINY, "--workspace", workspace, "--json")
     assert code == 0
     result = json.loads(out)
     assert [r["n_specs"] for r in result["rounds"]] == [16, 16]
@@ -148,7 +148,7 @@ def test_run_tiny_config_plans_every_round_and_resumes(cli, workspace):
     for s in round1 + round2:
         assert s["attributes"]["primary_color"] == "red" and s["attributes"]["length"] == "mini"
     # rerunning the same config resumes: nothing planned twice
-    code, out, _ = cli("run", "--config", TINY, "--workspace", workspace, "--json")
+    code, out, _ = cli("run", "--no-notebooks", "--config", TINY, "--workspace", workspace, "--json")
     rounds = json.loads(out)["rounds"]
     assert code == 0 and not any(r["new"] for r in rounds)
     assert [r["generation"]["n_new"] for r in rounds] == [0, 0]
@@ -169,7 +169,7 @@ def test_init_doctor_and_purge(cli, workspace, monkeypatch):
     assert checks["OPENAI_API_KEY"]["detail"] == "set"
     assert secret not in out
     assert checks["torch"]["ok"]
-    code, out, _ = cli("run", "--config", TINY, "--workspace", workspace)
+    code, out, _ = cli("run", "--no-notebooks", "--config", TINY, "--workspace", workspace)
     code, out, _ = cli("purge", "--user", "tester", "--workspace", workspace, "--json")
     purged = json.loads(out)
     assert code == 0 and purged["rows"]["prompt_specs"] == 32 and purged["rows"]["generation_jobs"] == 2

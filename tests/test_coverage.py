@@ -55,3 +55,11 @@ def test_a_starved_value_gets_a_gap_and_the_next_round_samples_it_more(tax):
     after = sum(s.attributes.get("pattern") == "houndstooth" for s in round2)
     # the boost aims at the target plus its margin: about (1 + boost) x target / observed times as often
     assert after >= before * 1.5 and after / n >= gap.target * 0.9, (before, after)
+
+
+def test_targets_skip_attributes_the_requested_category_cannot_have(tax):
+    dress = coverage_targets(tax, fixed={"category"}, category="dress")
+    assert not any(a in ("leg_shape", "leg_length") for a, _ in dress)
+    assert any(a == "neckline" for a, _ in dress)
+    trousers = coverage_targets(tax, fixed={"category"}, category="trousers")
+    assert any(a == "leg_shape" for a, _ in trousers) and not any(a == "neckline" for a, _ in trousers)

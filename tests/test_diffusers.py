@@ -81,7 +81,7 @@ def test_a_job_with_the_diffusers_backend(tiny_sd, tmp_path, workspace, cli):
                            diffusers={"model": str(tiny_sd), "steps": 2, "width": 64, "height": 64, "batch_size": 4})
     path = tmp_path / "sd.yaml"
     path.write_text(yaml.safe_dump(cfg))
-    code, out, err = cli("run", "--config", path, "--workspace", workspace, "--json")
+    code, out, err = cli("run", "--no-notebooks", "--config", path, "--workspace", workspace, "--json")
     assert code == 0, err
     gen = json.loads(out)["rounds"][0]["generation"]
     assert (gen["status"], gen["n_done"]) == ("done", 6)

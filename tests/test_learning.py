@@ -107,7 +107,7 @@ def test_main_job_learns_from_the_persona_and_analytics_caches(cli, workspace, t
     data.update(embed={"model": f"local-dir:{tiny_clip[1]}"}, rounds=3, feedback={"source": "persona"})
     config = tmp_path / "c.yaml"
     config.write_text(yaml.safe_dump(data))
-    code, out, err = cli("run", "--config", config, "--workspace", workspace, "--json")
+    code, out, err = cli("run", "--no-notebooks", "--config", config, "--workspace", workspace, "--json")
     assert code == 0, err
     rounds = json.loads(out)["rounds"]
     assert "round 1 · feedback: (persona) 8 events" in err and "steered by feedback on" in err

@@ -113,7 +113,7 @@ def test_missing_key_fails_before_any_work(cli, tmp_path, workspace, monkeypatch
     cfg["generate"]["backend"] = "openai"
     path = tmp_path / "openai.yaml"
     path.write_text(yaml.safe_dump(cfg))
-    code, out, err = cli("run", "--config", path, "--workspace", workspace)
+    code, out, err = cli("run", "--no-notebooks", "--config", path, "--workspace", workspace)
     assert (code, out) == (2, "")
     assert err == "error: OPENAI_API_KEY is not set: the openai backend reads its key from the environment only\n"
     assert not workspace.exists()
@@ -135,7 +135,7 @@ def test_main_job_with_the_openai_backend(server, cli, tmp_path, workspace):
     cfg["generate"].update(backend="openai", openai={"base_url": server.base_url, "max_retries": 0})
     path = tmp_path / "openai.yaml"
     path.write_text(yaml.safe_dump(cfg))
-    code, out, err = cli("run", "--config", path, "--workspace", workspace, "--json")
+    code, out, err = cli("run", "--no-notebooks", "--config", path, "--workspace", workspace, "--json")
     assert code == 0, err
     assert json.loads(out)["rounds"][0]["generation"]["n_done"] == 16
 
@@ -168,7 +168,7 @@ def test_enhancer_in_the_main_job(server, cli, tmp_path, workspace):
     cfg["generate"]["openai"] = {"base_url": server.base_url}
     path = tmp_path / "enhanced.yaml"
     path.write_text(yaml.safe_dump(cfg))
-    code, out, err = cli("run", "--config", path, "--workspace", workspace, "--json")
+    code, out, err = cli("run", "--no-notebooks", "--config", path, "--workspace", workspace, "--json")
     assert code == 0, err
     store = open_store(workspace)
     prompts = [s["prompt"] for s in store.prompt_specs(json.loads(out)["rounds"][0]["job_id"])]

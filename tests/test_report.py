@@ -43,11 +43,11 @@ def test_run_writes_a_self_contained_report(cli, workspace, tmp_path, tiny_confi
         text = page.read_text()
         # offline: no script or stylesheet from a CDN
         assert not re.search(r'<script[^>]+src="https?://', text), page.name
-        assert "cdn.plot.ly" not in text and "unpkg.com" not in text, page.name
+        assert 'src="https://cdn.plot.ly' not in text and "unpkg.com" not in text, page.name
     clustering = (folder / "r1-04_clustering.html").read_text()
     assert clustering.count("Plotly.newPlot") >= 2  # the map and the silhouette chart
     assert "plotly.js v" in clustering or "plotly.min.js" in clustering or "Plotly=" in clustering
-    assert "data:image/jpeg;base64," in clustering  # thumbnails travel inside the page
+    assert "data:image\\u002fjpeg;base64," in clustering  # thumbnails travel inside the page (JSON-escaped)
     assert "def " not in (folder / "r1-05_selection.html").read_text().split("<body")[1][:2000]  # code hidden
     index = (folder / "index.html").read_text()
     assert "Per round" in index and index.count('href="r') == 14 and 'href="08_analytics.html"' in index

@@ -22,7 +22,7 @@ def tiny_with_model(tmp_path, folder, **overrides):
 def test_main_job_clusters_selects_and_reports_coverage(cli, workspace, tmp_path, tiny_clip):
     _, folder = tiny_clip
     config = tiny_with_model(tmp_path, folder)
-    code, out, err = cli("run", "--config", config, "--workspace", workspace, "--json")
+    code, out, err = cli("run", "--no-notebooks", "--config", config, "--workspace", workspace, "--json")
     assert code == 0, err
     rounds = json.loads(out)["rounds"]
     assert "round 1 · cluster: K=" in err and "round 2 · select: 8 of 16" in err and "round 2 · coverage" in err
@@ -55,7 +55,7 @@ def test_main_job_clusters_selects_and_reports_coverage(cli, workspace, tmp_path
     boosts = rounds[0]["coverage"]["boosts"]
     assert boosts and all(f > 1 for values in boosts.values() for f in values.values())
     # a rerun replaces, never duplicates
-    code, _, _ = cli("run", "--config", config, "--workspace", workspace)
+    code, _, _ = cli("run", "--no-notebooks", "--config", config, "--workspace", workspace)
     assert code == 0
     counts = store.table_counts()
     assert counts["cluster_results"] == 2 and counts["cluster_assignments"] == 32

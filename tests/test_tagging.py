@@ -95,7 +95,7 @@ def test_main_job_embeds_tags_and_scores(cli, tmp_path, workspace, tiny_clip):  
     cfg["embed"] = {"model": f"local-dir:{folder}", "batch_size": 8}
     path = tmp_path / "embed.yaml"
     path.write_text(yaml.safe_dump(cfg))
-    code, out, err = cli("run", "--config", path, "--workspace", workspace, "--json")
+    code, out, err = cli("run", "--no-notebooks", "--config", path, "--workspace", workspace, "--json")
     assert code == 0, err
     assert "round 1 · embed: 16 images" in err
     store = open_store(workspace)
@@ -106,7 +106,7 @@ def test_main_job_embeds_tags_and_scores(cli, tmp_path, workspace, tiny_clip):  
     first = json.loads(tags.iloc[0]["detected"])
     assert "category" in first and 0 < first["category"]["confidence"] <= 1
     assert store.get_calibration(emb["model_id"]) is not None
-    code, out, _ = cli("run", "--config", path, "--workspace", workspace, "--json")
+    code, out, _ = cli("run", "--no-notebooks", "--config", path, "--workspace", workspace, "--json")
     assert [r["embedding"]["n_new_embeddings"] for r in json.loads(out)["rounds"]] == [0, 0]
 
 
@@ -121,7 +121,7 @@ def test_default_sketch_clip_without_weights_says_how_to_get_them(cli, tmp_path,
     cfg["embed"] = {"model": "sketch-clip"}
     path = tmp_path / "default.yaml"
     path.write_text(yaml.safe_dump(cfg))
-    code, out, err = cli("run", "--config", path, "--workspace", workspace)
+    code, out, err = cli("run", "--no-notebooks", "--config", path, "--workspace", workspace)
     assert code == 2 and out == "" and "no trained weights" in err and err.count("\n") == 1
     assert not workspace.exists()
 
