@@ -21,7 +21,10 @@ $(STAMP): pyproject.toml constraints.txt
 demo: setup
 	$(BIN)/bffkit run --config data/configs/demo.yaml
 
+# The browser test drives Debian's chromium (no browser download); install it when missing.
 test: setup
+	@command -v chromium >/dev/null 2>&1 || apt-get install -y -q chromium >/dev/null 2>&1 || \
+		echo "note: chromium could not be installed; the browser test will be skipped"
 	$(BIN)/python -m pytest
 
 clean:

@@ -166,7 +166,7 @@ def attribute_posteriors(feedback: pd.DataFrame, detected: Mapping[str, Mapping[
 
 
 def thompson_preferences(posteriors: pd.DataFrame, taxonomy, rng: np.random.Generator, *, fixed=(),
-                         floor: float = 0.25, sharpness: float = 2.0) -> dict[str, dict[str, float]]:
+                         floor: float = 0.35, sharpness: float = 2.0) -> dict[str, dict[str, float]]:
     """Stage 1 preference factors from one Thompson draw per value.
 
     Each value of a steered attribute draws theta ~ Beta(alpha, beta) (Beta(1, 1) if never

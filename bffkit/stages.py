@@ -228,7 +228,7 @@ def run_feedback(store, data: RoundData, selected: np.ndarray, *, source: str, u
 
 
 def steering_for_next_round(store, user_id: str, model_id: str, taxonomy, *, fixed=(), seed: int = 0,
-                            floor: float = 0.25) -> dict[str, dict[str, float]]:
+                            floor: float = 0.35) -> dict[str, dict[str, float]]:
     """Thompson-sampled preference factors for stage 1 from the user's feedback so far.
 
     The posteriors here are over the *requested* attribute values (what stage 1 controls):
