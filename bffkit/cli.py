@@ -344,8 +344,7 @@ def feedback_export(workspace: Path | None, out: Path | None, user_id: str | Non
     if out is None:
         click.echo(text, nl=False)
     else:
-        click.echo(f"wrote {len(text.splitlines()) - (0 if str(out).endswith('.json') else 1)} rows to {out}"
-                   if not str(out).endswith(".json") else f"wrote {out}")
+        click.echo(f"wrote {len(store.feedback(user_id))} rows to {out}")
 
 
 # --------------------------------------------------------------------------- analytics

@@ -32,6 +32,7 @@ class RoundData:
     quality: np.ndarray  # (n,) selection quality (alignment, or the preference-aware score)
     alignment: np.ndarray  # (n,) calibrated alignment in [0, 1]
     defects: list[str | None]  # sketch backend: the defect drawn, if any
+    backend: str | None = None  # the generation backend of the job
     paths: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
@@ -58,7 +59,7 @@ def load_round(store, job_id: str, model_id: str) -> RoundData:
         quality=np.array([tags.at[r["id"], "quality"] for r in rows], dtype=np.float64),
         alignment=np.array([tags.at[r["id"], "alignment"] for r in rows], dtype=np.float64),
         defects=[json.loads(r["metadata"] or "{}").get("defect") for r in rows],
-        paths=[r["path"] for r in rows])
+        backend=job.get("backend"), paths=[r["path"] for r in rows])
 
 
 # --------------------------------------------------------------------------- stage 4
@@ -125,7 +126,7 @@ def run_selection(store, data: RoundData, k: int, *, theta: float = 0.7, labels:
     rng = np.random.default_rng(seed)
     random_vendi = float(np.mean([vendi_score(data.X[rng.choice(len(data), len(idx), replace=False)])
                                   for _ in range(10)])) if len(idx) else 0.0
-    has_defects = store.job(data.job_id).get("backend") == "sketch"  # only the sketch renderer records defects
+    has_defects = data.backend == "sketch"  # only the sketch renderer records defects
     defect = np.array([d is not None for d in data.defects])
     sel_defect = float(defect[idx].mean()) if has_defects and len(idx) else None
     pool_defect = float(defect.mean()) if has_defects else None

@@ -164,11 +164,7 @@ def clustering_view(ctx: RunContext, round_number: int, *, seed: int = 0) -> lis
 
 
 def show_clustering(ctx: RunContext, round_number: int) -> None:
-    for item in clustering_view(ctx, round_number):
-        if isinstance(item, tuple):
-            fg.show(item[1], hover_image=True)
-        else:
-            _display(item)
+    show(clustering_view(ctx, round_number))
 
 
 def selection_view(ctx: RunContext, round_number: int) -> list:
