@@ -255,7 +255,7 @@ def tag(images: tuple[str, ...], model: str, prompt: str | None, workspace: Path
 @cli.command("train-sketch-clip")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Output folder (default: data/models/sketch-clip).")
-@click.option("--images", "n_images", type=click.IntRange(min=512), default=32000, show_default=True)
+@click.option("--images", "n_images", type=click.IntRange(min=512), default=36000, show_default=True)
 @click.option("--epochs", type=click.IntRange(min=1), default=4, show_default=True)
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--max-minutes", type=click.FloatRange(min=1), default=27.0, show_default=True)

@@ -146,7 +146,7 @@ def selection_quality(store, data: RoundData, user_id: str) -> tuple[np.ndarray,
     from .learning import combined_quality, head_weight
 
     head = store.preference_head(user_id, data.model_id)
-    return combined_quality(data.alignment, data.X, head), (head_weight(head) if head else 0.0)
+    return combined_quality(data.alignment, data.X, head, data.requested), (head_weight(head) if head else 0.0)
 
 
 # --------------------------------------------------------------------------- stage 6

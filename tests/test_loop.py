@@ -15,10 +15,9 @@ def test_loop_learns_each_personas_taste_without_losing_coverage(cli, persona):
     doc = json.loads(out)
     rounds = doc["rounds"]
     assert doc["persona"] == persona and [r["round"] for r in rounds] == [1, 2, 3]
-    # learning moves the thumbs-up rate the persona's way and coverage holds. Issue 6 asks for
-    # +25 points by round 3: measured +27 (minimalist, met) and +12.5 (maximalist, not met) on 48
-    # judgements a round (a standard error of ~7 points per round), see README
-    assert rounds[2]["thumbs_up_rate"] >= rounds[0]["thumbs_up_rate"] + 0.1, rounds
+    # Issue 6: round 3 thumbs-up >= round 1 + 25 points, coverage >= round 1 - 0.02. Measured
+    # +44 (minimalist) and +52 points (maximalist), coverage +0.086 / +0.081, see README
+    assert rounds[2]["thumbs_up_rate"] >= rounds[0]["thumbs_up_rate"] + 0.25, rounds
     assert doc["coverage_change"] >= -0.02, rounds
     assert rounds[2]["head_auc"] >= 0.6 and rounds[2]["head_share"] > 0
-    assert doc["meets_target"] == (doc["thumbs_up_gain"] >= 0.25 and doc["coverage_change"] >= -0.02)
+    assert doc["meets_target"]

@@ -29,7 +29,7 @@ def test_default_size_and_determinism():
     assert a.size == (256, 256) and a.mode == "RGB"
     assert np.array_equal(np.asarray(a), np.asarray(b))
     assert not np.array_equal(np.asarray(a), np.asarray(c))  # seeded jitter
-    assert meta["renderer"] == "sketch-v1" and meta["rendered"]["primary_color"] == "red"
+    assert meta["renderer"] == "sketch-v2" and meta["rendered"]["primary_color"] == "red"
 
 
 def test_ten_categories_have_distinct_silhouettes():
@@ -37,6 +37,18 @@ def test_ten_categories_have_distinct_silhouettes():
     for a, b in itertools.combinations(TEN, 2):
         iou = (masks[a] & masks[b]).sum() / (masks[a] | masks[b]).sum()
         assert iou < 0.9, (a, b, iou)
+
+
+def test_every_category_draws_its_construction_marks():
+    """Same sleeves, neckline, colour: a t-shirt, a blouse and a top must still differ (the
+    category has to be recoverable from the drawing), on a dark garment as on a light one."""
+    from bffkit.generate.sketch import CATEGORY_DEFAULTS
+
+    for colour in ("navy", "ivory"):
+        same = {"sleeve_length": "long", "neckline": "crew", "primary_color": colour, **PLAIN}
+        imgs = {c: np.asarray(render({"category": c, **same}, size=256)[0]).astype(int) for c in CATEGORY_DEFAULTS}
+        for a, b in itertools.combinations(imgs, 2):
+            assert np.abs(imgs[a] - imgs[b]).max(-1).__gt__(60).sum() > 150, (colour, a, b)
 
 
 @pytest.mark.parametrize("attribute, values, category", [

@@ -205,14 +205,16 @@ class SketchRenderer:
         canvas.paste(texture, (0, 0), alpha)
 
         # 4. Outline and construction lines
+        # Construction lines inside the garment take the colour that shows on it (light on a
+        # navy coat, dark on a white shirt); the silhouette keeps the dark outline.
         edges = mask.filter(ImageFilter.FIND_EDGES).point(lambda v: 255 if v > 40 else 0)
-        lines = ImageChops.lighter(edges, details)
-        canvas.paste(OUTLINE, (0, 0), lines)
+        canvas.paste(_contrast(base), (0, 0), ImageChops.multiply(details, mask))
+        canvas.paste(OUTLINE, (0, 0), ImageChops.lighter(edges, ImageChops.subtract(details, mask)))
 
         # 5. Failure modes that act on the finished image
         if defect == "smudged":
             canvas = self._smudge(canvas, rng)
-        meta = {"renderer": "sketch-v1", "defect": defect, "rendered": drawn}
+        meta = {"renderer": "sketch-v2", "defect": defect, "rendered": drawn}
         return canvas, meta
 
     # ------------------------------------------------------------------ colour and background
@@ -532,7 +534,8 @@ class SketchRenderer:
                     if a["pocket_type"] == "flap pockets":
                         d.line(f.pts([(x - 0.035, y + 0.02), (x + 0.035, y + 0.02)]), fill=255, width=lw)
         if cat in ("sweater", "hoodie", "cardigan") or a.get("knit_type"):
-            d.line(f.pts([(0.5 - 0.14 * fit, hem_y - 0.03), (0.5 + 0.14 * fit, hem_y - 0.03)]), fill=255, width=lw)
+            self._rib_band(d, f, 0.5 - 0.14 * fit, 0.5 + 0.14 * fit, hem_y - 0.045, hem_y, lw)
+        self._category_signature(m, d, f, a, fit, neck_y, waist_y, hem_y, lw)
         detail = a.get("waist_detail")
         if detail in ("belted", "tie", "cinched", "corset"):
             y = waist_y
@@ -542,6 +545,83 @@ class SketchRenderer:
                 d.rectangle(f.box(0.48, y - 0.02, 0.52, y + 0.02), outline=255, width=lw)
         if a.get("category") == "dress" and a.get("waistline") in ("empire waist", "drop waist", "high waist"):
             d.line(f.pts([(0.5 - 0.13 * fit, waist_y), (0.5 + 0.13 * fit, waist_y)]), fill=255, width=lw)
+
+    @staticmethod
+    def _rib_band(d, f, x0, x1, y0, y1, lw) -> None:
+        """A knitted rib band: two edges with vertical ribs between them."""
+        d.line(f.pts([(x0, y0), (x1, y0)]), fill=255, width=lw)
+        for k in range(int((x1 - x0) / 0.02) + 1):
+            x = x0 + k * 0.02
+            d.line(f.pts([(x, y0), (x, y1)]), fill=255, width=1)
+
+    def _category_signature(self, m, d, f, a, fit, neck_y, waist_y, hem_y, lw) -> None:
+        """What makes the garment that garment, drawn whatever else was requested.
+
+        Attributes alone (sleeves, neckline, length) draw a t-shirt, a blouse and a top the same;
+        real flats tell them apart by construction: a t-shirt's stitched hem, a blouse's gathered
+        yoke and bow, a top's princess seams, a shirt's breast pocket, a hoodie's drawstrings, a
+        cardigan's open V front, a jacket's slash pockets, a blazer's breast welt and flap pockets,
+        a coat's belt. Without them no embedder could recover the category from the drawing.
+        """
+        cat = a["category"]
+        w = 0.13 * fit  # half-width of the body between armpit and hem
+        pockets = not a.get("pocket_type")
+        if cat == "t-shirt":
+            for dy in (0.018, 0.034):  # twin-needle cover stitch
+                d.line(f.pts([(0.5 - w, hem_y - dy), (0.5 + w, hem_y - dy)]), fill=255, width=1)
+            d.rectangle(f.box(0.485, neck_y + 0.035, 0.515, neck_y + 0.055), fill=255)  # neck label
+        elif cat == "blouse":
+            yoke = neck_y + 0.085
+            d.line(f.pts([(0.5 - w, yoke), (0.5 + w, yoke)]), fill=255, width=lw)
+            for k in range(-3, 4):  # gathers under the yoke
+                d.line(f.pts([(0.5 + k * w / 4, yoke), (0.5 + k * w / 3.4, yoke + 0.06)]), fill=255, width=1)
+            for side in (-1, 1):  # a bow at the neck
+                d.polygon(f.pts([(0.5, neck_y + 0.04), (0.5 + side * 0.045, neck_y + 0.015),
+                                 (0.5 + side * 0.045, neck_y + 0.065)]), outline=255, width=lw)
+                d.line(f.pts([(0.5, neck_y + 0.04), (0.5 + side * 0.025, neck_y + 0.12)]), fill=255, width=lw)
+        elif cat == "top":
+            for side in (-1, 1):  # princess seams
+                d.line(f.pts([(0.5 + side * 0.1 * fit, 0.24), (0.5 + side * 0.06 * fit, waist_y),
+                              (0.5 + side * 0.075 * fit, hem_y)]), fill=255, width=lw)
+        elif cat == "shirt":
+            x = 0.5 + 0.06 * fit  # breast pocket on the wearer's left
+            d.rectangle(f.box(x, neck_y + 0.09, x + 0.055, neck_y + 0.155), outline=255, width=lw)
+        elif cat == "hoodie":
+            for side in (-1, 1):  # drawstrings with aglets
+                d.line(f.pts([(0.5 + side * 0.03, neck_y + 0.02), (0.5 + side * 0.035, neck_y + 0.13)]),
+                       fill=255, width=lw)
+                cx, cy = f(0.5 + side * 0.035, neck_y + 0.135)
+                r = f.len(0.008)
+                d.ellipse([cx - r, cy - r, cx + r, cy + r], fill=255)
+            if pockets:
+                d.polygon(f.pts([(0.42, hem_y - 0.14), (0.58, hem_y - 0.14), (0.62, hem_y - 0.05),
+                                 (0.38, hem_y - 0.05)]), outline=255, width=lw)
+        elif cat == "cardigan":
+            for side in (-1, 1):  # open V front bands
+                d.line(f.pts([(0.5 + side * 0.06, neck_y - 0.005), (0.5 + side * 0.012, waist_y - 0.02)]),
+                       fill=255, width=lw + 1)
+        elif cat == "sweater":
+            d.arc(f.box(0.43, neck_y - 0.045, 0.57, neck_y + 0.06), 0, 180, fill=255, width=lw + 1)  # rib neckband
+        elif cat == "jacket":
+            d.rectangle(f.box(0.44, neck_y - 0.035, 0.56, neck_y + 0.01), outline=255, width=lw)  # stand collar
+            m.rectangle(f.box(0.44, neck_y - 0.035, 0.56, neck_y + 0.01), fill=255)
+            if pockets:
+                for side in (-1, 1):  # slash pockets
+                    x = 0.5 + side * 0.085 * fit
+                    d.line(f.pts([(x - side * 0.02, hem_y - 0.14), (x + side * 0.02, hem_y - 0.06)]),
+                           fill=255, width=lw + 1)
+        elif cat == "blazer":
+            x = 0.5 + 0.065 * fit  # breast welt pocket
+            d.line(f.pts([(x, neck_y + 0.13), (x + 0.05, neck_y + 0.12)]), fill=255, width=lw + 1)
+            if pockets:
+                for side in (-1, 1):  # flap pockets
+                    x = 0.5 + side * 0.09 * fit
+                    d.rectangle(f.box(x - 0.04, hem_y - 0.1, x + 0.04, hem_y - 0.07), outline=255, width=lw)
+        elif cat == "coat":
+            y = min(waist_y, hem_y - 0.1)  # a tie belt
+            m.rectangle(f.box(0.5 - 0.15 * fit, y - 0.02, 0.5 + 0.15 * fit, y + 0.02), fill=255)
+            d.rectangle(f.box(0.5 - 0.15 * fit, y - 0.02, 0.5 + 0.15 * fit, y + 0.02), outline=255, width=lw)
+            d.line(f.pts([(0.5 + 0.03, y), (0.5 + 0.06, y + 0.1)]), fill=255, width=lw + 1)
 
     # ------------------------------------------------------------------ patterns and finishes
     def _pattern(self, pattern: str, a: Mapping[str, str], base, second, rng) -> Image.Image:
@@ -751,7 +831,7 @@ class SketchGenerator:
 
     def __init__(self, width: int = 256, height: int = 256, defect_rate: float = 0.15, **_ignored):
         self.width, self.height, self.defect_rate = width, height, defect_rate
-        self.model = "sketch-v1"
+        self.model = "sketch-v2"
 
     def generate(self, specs: Sequence) -> Iterator:
         from . import ImageResult
