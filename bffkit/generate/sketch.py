@@ -593,9 +593,6 @@ class SketchRenderer:
                 cx, cy = f(0.5 + side * 0.035, neck_y + 0.135)
                 r = f.len(0.008)
                 d.ellipse([cx - r, cy - r, cx + r, cy + r], fill=255)
-            if pockets:
-                d.polygon(f.pts([(0.42, hem_y - 0.14), (0.58, hem_y - 0.14), (0.62, hem_y - 0.05),
-                                 (0.38, hem_y - 0.05)]), outline=255, width=lw)
         elif cat == "cardigan":
             for side in (-1, 1):  # open V front bands
                 d.line(f.pts([(0.5 + side * 0.06, neck_y - 0.005), (0.5 + side * 0.012, waist_y - 0.02)]),
