@@ -19,6 +19,7 @@ import click
 
 from . import __version__
 from .exceptions import BffkitError, RequestError, StageError
+from .sketch_clip import TrainConfig  # its defaults are the command's (one place)
 from .yamlfile import read_yaml
 
 WORKSPACE_OPTION = click.option(
@@ -255,13 +256,13 @@ def tag(images: tuple[str, ...], model: str, prompt: str | None, workspace: Path
 @cli.command("train-sketch-clip")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Output folder (default: data/models/sketch-clip).")
-@click.option("--images", "n_images", type=click.IntRange(min=512), default=36000, show_default=True)
-@click.option("--epochs", type=click.IntRange(min=1), default=4, show_default=True)
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
-@click.option("--max-minutes", type=click.FloatRange(min=1), default=27.0, show_default=True)
+@click.option("--images", "n_images", type=click.IntRange(min=512), default=TrainConfig.n_images, show_default=True)
+@click.option("--epochs", type=click.IntRange(min=1), default=TrainConfig.epochs, show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=TrainConfig.seed, show_default=True)
+@click.option("--max-minutes", type=click.FloatRange(min=1), default=TrainConfig.max_minutes, show_default=True)
 def train_sketch_clip(out: Path | None, n_images: int, epochs: int, seed: int, max_minutes: float) -> None:
     """Train the offline sketch-clip embedder from scratch (seeded; <= 30 min on 2 CPU cores)."""
-    from .sketch_clip import MODEL_DIR, TrainConfig, finish_model, train
+    from .sketch_clip import MODEL_DIR, finish_model, train
 
     out = out or MODEL_DIR
     report = train(TrainConfig(n_images=n_images, epochs=epochs, seed=seed, max_minutes=max_minutes), out,

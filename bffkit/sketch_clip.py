@@ -156,7 +156,7 @@ class TrainConfig:
     warmup_steps: int = 100
     seed: int = 0
     threads: int = 2
-    max_minutes: float = 28.0
+    max_minutes: float = 27.0
     log_every: int = 25
 
 
