@@ -226,10 +226,7 @@ def embed(config_path: Path, workspace: Path | None, quiet: bool, as_json: bool)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON list, one entry per image.")
 def tag(images: tuple[str, ...], model: str, prompt: str | None, workspace: Path | None, as_json: bool) -> None:
     """Detect VLT attributes in IMAGES (zero-shot), with confidences."""
-    import numpy as np
-
-    from .embed import calibration_for, create_embedder, load_image
-    from .scoring import clip_score
+    from .embed import create_embedder, load_image, prompt_scores
     from .store import open_store
     from .tagging import VLTTagger
 
@@ -240,16 +237,17 @@ def tag(images: tuple[str, ...], model: str, prompt: str | None, workspace: Path
     docs = [{"image": str(i), "model": embedder.model_id, "attributes": t} for i, t in zip(images, tags)]
     if prompt:
         store = open_store(workspace) if workspace else None
-        T = np.repeat(embedder.embed_texts([prompt]), len(images), axis=0)
-        aligned = calibration_for(embedder, store)(np.sum(X * T, axis=1))
-        for doc, c, a in zip(docs, clip_score(X, T), aligned):
-            doc.update(prompt=prompt, clip_score=round(float(c), 4), alignment=round(float(a), 4))
+        scores = prompt_scores(embedder, X, [prompt] * len(images), store)
+        for i, doc in enumerate(docs):
+            doc.update(prompt=prompt, **{k: None if v is None else round(float(v[i]), 4) for k, v in scores.items()})
     if as_json:
         _echo_json(docs)
         return
     for doc in docs:
         attrs = ", ".join(f"{k}={v['value']} ({v['confidence']:.2f})" for k, v in doc["attributes"].items())
         extra = f" | alignment {doc['alignment']:.2f}" if prompt else ""
+        if prompt and doc["artefact"] is not None:
+            extra += f", artefact {doc['artefact']:.2f}"
         click.echo(f"{doc['image']}: {attrs}{extra}")
 
 

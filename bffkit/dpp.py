@@ -225,17 +225,35 @@ class Selection:
 
 
 def select(X: np.ndarray, quality: np.ndarray, k: int, theta: float = 0.7,
-           clusters: np.ndarray | None = None) -> Selection:
-    """:func:`greedy_map` plus the measures stored with a selection."""
-    idx = greedy_map(X, quality, k, theta=theta, clusters=clusters)
+           clusters: np.ndarray | None = None, candidates: np.ndarray | None = None) -> Selection:
+    """:func:`greedy_map` plus the measures stored with a selection.
+
+    `candidates` (a boolean mask over the rows) limits the picks to those rows -- the images not
+    flagged as artefacts, say; indices still refer to all rows. When fewer than `k` are
+    candidates, the mask is dropped with a warning rather than returning a short selection.
+    """
     quality = np.asarray(quality, dtype=np.float64)
+    if candidates is not None:
+        candidates = np.asarray(candidates, dtype=bool)
+        if candidates.shape != quality.shape:
+            raise ValueError(f"candidates must be a boolean mask of length {len(quality)}, got shape {candidates.shape}")
+        if candidates.sum() < min(k, len(quality)):
+            warnings.warn(f"only {int(candidates.sum())} of {len(quality)} rows are candidates, fewer than k={k}; "
+                          "selecting from all rows", SelectionWarning, stacklevel=2)
+            candidates = None
+    if candidates is None or candidates.all():
+        idx = greedy_map(X, quality, k, theta=theta, clusters=clusters)
+    else:
+        rows = np.flatnonzero(candidates)
+        idx = rows[greedy_map(np.asarray(X)[rows], quality[rows], k, theta=theta,
+                              clusters=None if clusters is None else np.asarray(clusters)[rows])]
     return Selection(indices=idx, theta=float(theta), k=int(k), log_det=log_det_diversity(X[idx]) if len(idx) else 0.0,
                      vendi=vendi_score(X[idx]), mean_quality=float(quality[idx].mean()) if len(idx) else float("nan"))
 
 
 def theta_sweep(X: np.ndarray, quality: np.ndarray, k: int, thetas: Sequence[float] = (0, .3, .5, .7, .8, .9, .95, .99),
-                clusters: np.ndarray | None = None) -> list[dict]:
+                clusters: np.ndarray | None = None, candidates: np.ndarray | None = None) -> list[dict]:
     """The diversity / quality frontier: one :class:`Selection` summary per theta."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SelectionWarning)
-        return [select(X, quality, k, theta=t, clusters=clusters).to_dict() for t in thetas]
+        return [select(X, quality, k, theta=t, clusters=clusters, candidates=candidates).to_dict() for t in thetas]

@@ -231,28 +231,53 @@ class EmbedResult:
     mean_alignment: float | None
     mean_adherence: float | None
     n_aligned: int  # images at or above the outlier threshold's alignment
+    n_artefacts: int | None  # images more likely smudged or cropped than not (None: the model cannot tell)
     seconds: float
 
 
 def calibration_for(embedder: Embedder, store=None):
-    """The model's alignment calibration: from the store, else shipped with the model, else fitted."""
+    """The model's calibration: from the store, else shipped with the model, else fitted.
+
+    A stored calibration from before artefact calibration existed is fitted again (same seed,
+    same alignment map) so that it gains the artefact map.
+    """
     import json as _json
 
     from .scoring import AlignmentCalibration, calibrate_alignment
 
     if store is not None and (row := store.get_calibration(embedder.model_id)) is not None:
-        return AlignmentCalibration(*row)
+        stored = AlignmentCalibration(*row)
+        if stored.artefact_auc is not None:
+            return stored
     cal = None
     if embedder.model_id.startswith("sketch-clip#"):
         shipped = DATA_DIR / "models" / "sketch-clip" / "calibration.json"
         if shipped.is_file():
             data = _json.loads(shipped.read_text())
-            if data.get("model_id") == embedder.model_id:
+            if data.get("model_id") == embedder.model_id and data.get("artefact_auc") is not None:
                 cal = AlignmentCalibration(**data)
     cal = cal or calibrate_alignment(embedder)
     if store is not None:
-        store.put_calibration(cal.model_id, cal.a, cal.b, cal.n_pairs, cal.match_auc)
+        store.put_calibration(cal.model_id, cal.a, cal.b, cal.n_pairs, cal.match_auc,
+                              cal.artefact_a, cal.artefact_b, cal.artefact_auc)
     return cal
+
+
+def prompt_scores(embedder: Embedder, X: np.ndarray, prompts: Sequence[str], store=None) -> dict[str, np.ndarray | None]:
+    """Scores of images (unit embeddings `X`) against their prompts, one array each.
+
+    clip_score (raw CLIPScore), alignment (the model's calibrated score) and artefact (probability
+    of a smudged or cropped image; None where the model cannot tell artefacts) -- see
+    :mod:`bffkit.scoring`.
+    """
+    from .scoring import artefact_evidence, artefact_prompts, clip_score
+
+    T = embedder.embed_texts(list(prompts))
+    cal = calibration_for(embedder, store)
+    alignment = cal(np.sum(X * T, axis=1))
+    artefact = cal.artefact_probability(artefact_evidence(X, T, embedder.embed_texts(artefact_prompts(prompts)))) \
+        if cal.detects_artefacts else None
+    return {"clip_score": clip_score(X, T), "alignment": alignment, "artefact": artefact}
 
 
 def run_embedding(store, job_id: str, embedder: Embedder, *, threshold: float = 0.75, tagger=None,
@@ -261,7 +286,7 @@ def run_embedding(store, job_id: str, embedder: Embedder, *, threshold: float = 
     import json as _json
     import time as _time
 
-    from .scoring import clip_score
+    from .scoring import ARTEFACT_GATE
     from .tagging import VLTTagger, adherence, detected_values
 
     t0 = _time.perf_counter()
@@ -269,21 +294,22 @@ def run_embedding(store, job_id: str, embedder: Embedder, *, threshold: float = 
     rows = [r for r in store.job_images(job_id).to_dict("records") if r["status"] == "ok"]
     X, n_new = _embed_with_cache(store, embedder, rows, progress=progress)
     if not rows:
-        return EmbedResult(job_id, embedder.model_id, 0, 0, None, None, 0, _time.perf_counter() - t0)
+        return EmbedResult(job_id, embedder.model_id, 0, 0, None, None, 0, None, _time.perf_counter() - t0)
     # 2. Zero-shot tags and adherence to what was requested
     tags = (tagger or VLTTagger(embedder)).tag(X)
-    # 3. Alignment with the prompt: raw CLIPScore and the model's calibrated score
-    T = embedder.embed_texts([r["prompt"] for r in rows])
-    cos = np.sum(X * T, axis=1)
-    aligned = calibration_for(embedder, store)(cos)
+    # 3. Scores against each image's prompt
+    scores = prompt_scores(embedder, X, [r["prompt"] for r in rows], store)
+    aligned = scores["alignment"]
     out = []
-    for r, t, a, c in zip(rows, tags, aligned, clip_score(X, T)):
+    for i, (r, t) in enumerate(zip(rows, tags)):
         adh = adherence(_json.loads(r["vlt_attributes"]), detected_values(t))
-        out.append({"image_id": r["id"], "detected": t, "adherence": adh, "clip_score": float(c),
-                    "alignment": float(a), "quality": float(a)})
+        out.append({"image_id": r["id"], "detected": t, "adherence": adh, "quality": float(aligned[i]),
+                    **{k: None if v is None else float(v[i]) for k, v in scores.items()}})
     store.save_image_tags(embedder.model_id, out)
     adh = [o["adherence"] for o in out if o["adherence"] is not None]
     return EmbedResult(job_id=job_id, model_id=embedder.model_id, n_images=len(rows), n_new_embeddings=n_new,
                        mean_alignment=round(float(np.mean(aligned)), 4),
                        mean_adherence=round(float(np.mean(adh)), 4) if adh else None,
-                       n_aligned=int((aligned >= threshold).sum()), seconds=_time.perf_counter() - t0)
+                       n_aligned=int((aligned >= threshold).sum()),
+                       n_artefacts=None if scores["artefact"] is None else int((scores["artefact"] >= ARTEFACT_GATE).sum()),
+                       seconds=_time.perf_counter() - t0)

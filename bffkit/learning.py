@@ -161,16 +161,18 @@ def head_features(X: np.ndarray, attributes: Sequence[Mapping[str, str]] | None,
     return np.hstack([X, block])
 
 
-def combined_quality(alignment: np.ndarray, X: np.ndarray, head: PreferenceHead | None,
+def combined_quality(quality: np.ndarray, X: np.ndarray, head: PreferenceHead | None,
                      attributes: Sequence[Mapping[str, str]] | None = None) -> np.ndarray:
-    """Selection quality: calibrated alignment, blended with the preference head when it has earned it."""
+    """Selection quality: stage 3's quality (the calibrated alignment), blended with the preference
+    head when it has earned it."""
+    quality = np.asarray(quality, dtype=np.float64)
     lam = head_weight(head) if head is not None else 0.0
     if lam == 0:
-        return np.asarray(alignment, dtype=np.float64)
+        return quality
     F = head_features(X, attributes)
     if len(head.weights) != F.shape[1]:  # a head from an older feature layout: refitted on the next feedback
-        return np.asarray(alignment, dtype=np.float64)
-    return (1 - lam) * np.asarray(alignment, dtype=np.float64) + lam * head.predict(F)
+        return quality
+    return (1 - lam) * quality + lam * head.predict(F)
 
 
 # --------------------------------------------------------------------------- posteriors and steering

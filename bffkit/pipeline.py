@@ -248,7 +248,9 @@ def run_stage(ctx: RunContext, stage: str, round_number: int) -> dict:
                             tagger=ctx.tagger, progress=ctx.progress)
         out = {**emb.__dict__, "message": f"{emb.n_images} images ({emb.n_new_embeddings} new) with {emb.model_id}, "
                                           f"mean alignment {emb.mean_alignment}, adherence {emb.mean_adherence}, "
-                                          f"{emb.n_aligned} at alignment >= {cfg.feedback.outlier_threshold:g}"}
+                                          f"{emb.n_aligned} at alignment >= {cfg.feedback.outlier_threshold:g}"
+                                          + (f", {emb.n_artefacts} likely smudged or cropped"
+                                             if emb.n_artefacts is not None else "")}
     else:
         data = st.load_round(store, job_id, ctx.model_id)
         if stage == "cluster":
@@ -264,8 +266,9 @@ def run_stage(ctx: RunContext, stage: str, round_number: int) -> dict:
             defects = (f", defects {s.defect_share:.0%} vs {s.pool_defect_share:.0%} in the pool"
                        if s.defect_share is not None else "")
             head = f", preference head {head_share:.0%} of quality" if head_share else ""
+            excluded = f" ({s.n_excluded} likely artefacts left out)" if s.n_excluded else ""
             out = {**s.__dict__, "head_share": head_share,
-                   "message": f"{s.n_selected} of {len(data)} at theta {s.theta:g}, Vendi {s.vendi:.2f} "
+                   "message": f"{s.n_selected} of {len(data)}{excluded} at theta {s.theta:g}, Vendi {s.vendi:.2f} "
                               f"(random {s.random_vendi:.2f}), mean quality {s.mean_quality:.3f}{defects}{head}"}
         elif stage == "coverage":
             cov = cfg.coverage

@@ -8,12 +8,23 @@
   probability, by this model, that the image shows its prompt"; the seed's outlier threshold
   0.75 applies to it. The fit uses a fixed, seeded set of clean sketches, so it is reproducible,
   and is stored per model in the `model_calibration` table.
+- Artefacts: a defective generation can match its prompt well (a smudged or cropped sketch of
+  the right dress), and it is also the pool's most unusual image, so the DPP's diversity term
+  favours it. Each model gets a second logistic map, fitted on the same kind of seeded sketches
+  rendered with and without an artefact, from the *artefact evidence*: how much closer the image
+  is to its prompt prefixed with an artefact word ("smudged ...", "cropped ...") than to the plain
+  prompt -- the antonym-prompt idea of CLIP-IQA (Wang et al. 2023). It is used only where the
+  model separates artefacts (AUC >= 0.8 on its calibration set); otherwise it is left out.
+  Selection does not pick images more likely artefacts than not (``ARTEFACT_GATE``): a quality
+  discount cannot keep them out, because at theta 0.7 the DPP kernel weighs quality by at most
+  exp(2 alpha) = 10x, less than such an outlier's diversity gain.
 - Quality for selection: the calibrated alignment (the preference head joins it once feedback
   learning exists).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,22 +57,68 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-3, iters: int = 50
     return float(w[0]), float(w[1])
 
 
+# Failure modes a prompt prefix names (sketch-clip's captions name them the same way).
+ARTEFACT_WORDS = ("smudged", "cropped")
+# Below this AUC on its calibration sketches a model cannot tell artefacts: none are flagged.
+MIN_ARTEFACT_AUC = 0.8
+# Images at or above this artefact probability are not offered to the selection.
+ARTEFACT_GATE = 0.5
+
+
+def artefact_prompts(prompts: Sequence[str]) -> list[str]:
+    """Every prompt prefixed with every artefact word, word-major (len(ARTEFACT_WORDS) x len(prompts))."""
+    return [f"{word} {p}" for word in ARTEFACT_WORDS for p in prompts]
+
+
+def artefact_evidence(image_emb: np.ndarray, prompt_emb: np.ndarray, artefact_emb: np.ndarray) -> np.ndarray:
+    """Per image: max over artefact words of cos(image, word + prompt) - cos(image, prompt).
+
+    `artefact_emb` holds the embeddings of :func:`artefact_prompts` of the same prompts.
+    """
+    image_emb, prompt_emb = np.asarray(image_emb), np.asarray(prompt_emb)
+    plain = np.sum(image_emb * prompt_emb, axis=1)
+    per_word = np.asarray(artefact_emb).reshape(len(ARTEFACT_WORDS), *prompt_emb.shape)
+    return np.max(np.einsum("nd,wnd->wn", image_emb, per_word), axis=0) - plain
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(x, -500, 500)))
+
+
 @dataclass(frozen=True)
 class AlignmentCalibration:
-    """Maps a model's raw image-prompt cosine to a calibrated alignment in [0, 1]."""
+    """A model's calibrated alignment (raw image-prompt cosine -> [0, 1]) and artefact probability."""
 
     model_id: str
     a: float
     b: float
     n_pairs: int
     match_auc: float  # how well the model separates matched from mismatched pairs
+    artefact_a: float | None = None
+    artefact_b: float | None = None
+    artefact_auc: float | None = None  # how well the model separates artefacts from clean sketches
 
     def __call__(self, cos: np.ndarray) -> np.ndarray:
-        return 1.0 / (1.0 + np.exp(-(self.a * np.asarray(cos, float) + self.b)))
+        return _sigmoid(self.a * np.asarray(cos, float) + self.b)
+
+    @property
+    def detects_artefacts(self) -> bool:
+        return self.artefact_a is not None and (self.artefact_auc or 0.0) >= MIN_ARTEFACT_AUC
+
+    def artefact_probability(self, evidence: np.ndarray) -> np.ndarray | None:
+        """P(artefact) from :func:`artefact_evidence`; None where the model cannot tell artefacts."""
+        if not self.detects_artefacts:
+            return None
+        return _sigmoid(self.artefact_a * np.asarray(evidence, float) + self.artefact_b)
 
 
 def calibrate_alignment(embedder, n: int = 400, seed: int = 2024) -> AlignmentCalibration:
-    """Fit the model's calibration on `n` clean sketches and their prompts (seeded)."""
+    """Fit the model's calibration on `n` sketches and their prompts (seeded).
+
+    Alignment: clean sketches with their own prompt (1) and another sketch's prompt (0).
+    Artefacts: the same prompts' sketches drawn with a failure mode -- those that came out
+    smudged or cropped (1) -- against the clean ones (0).
+    """
     from .generate.sketch import SketchRenderer
     from .prompts import build_specs
 
@@ -71,10 +128,21 @@ def calibrate_alignment(embedder, n: int = 400, seed: int = 2024) -> AlignmentCa
     specs = [s for i, r in enumerate(requests) for s in build_specs(r, per, seed=seed + i)]
     renderer = SketchRenderer(256, 256, defect_rate=0.0)
     img = embedder.embed_images([renderer.render(s.attributes, s.seed)[0] for s in specs])
-    txt = embedder.embed_texts([s.prompt for s in specs])
+    prompts = [s.prompt for s in specs]
+    txt = embedder.embed_texts(prompts)
     pos = np.sum(img * txt, axis=1)
     shift = np.random.default_rng(seed).integers(1, len(specs))
     neg = np.sum(img * np.roll(txt, shift, axis=0), axis=1)  # every image with another one's prompt
     a, b = fit_logistic(np.concatenate([pos, neg]), np.concatenate([np.ones_like(pos), np.zeros_like(neg)]))
+    # Artefacts: every spec drawn again with a failure mode; smudged and cropped ones are the positives
+    faulty = SketchRenderer(256, 256, defect_rate=1.0)
+    drawn = [faulty.render(s.attributes, s.seed) for s in specs]
+    rows = [i for i, (_, meta) in enumerate(drawn) if meta["defect"] in ARTEFACT_WORDS]
+    art_txt = embedder.embed_texts(artefact_prompts(prompts)).reshape(len(ARTEFACT_WORDS), len(specs), -1)
+    clean_ev = artefact_evidence(img, txt, art_txt)
+    faulty_ev = artefact_evidence(embedder.embed_images([drawn[i][0] for i in rows]), txt[rows], art_txt[:, rows])
+    art_a, art_b = fit_logistic(np.concatenate([faulty_ev, clean_ev]),
+                                np.concatenate([np.ones_like(faulty_ev), np.zeros_like(clean_ev)]))
     return AlignmentCalibration(model_id=embedder.model_id, a=a, b=b, n_pairs=2 * len(specs),
-                                match_auc=round(auc(pos, neg), 4))
+                                match_auc=round(auc(pos, neg), 4), artefact_a=art_a, artefact_b=art_b,
+                                artefact_auc=round(auc(faulty_ev, clean_ev), 4))

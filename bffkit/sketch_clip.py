@@ -332,8 +332,7 @@ def finish_model(out_dir: Path = MODEL_DIR, n_eval: int = 1000) -> dict:
     embedder = create_embedder(f"local-dir:{out_dir}")
     # the id the `sketch-clip` preset gives these weights (the cache key of their embeddings)
     preset_id = f"{MODEL_NAME}#{_file_digest(out_dir / 'open_clip_model.safetensors')}"
-    cal = calibrate_alignment(embedder)
-    calibration = {"model_id": preset_id, "a": cal.a, "b": cal.b, "n_pairs": cal.n_pairs, "match_auc": cal.match_auc}
+    calibration = {**asdict(calibrate_alignment(embedder)), "model_id": preset_id}
     (out_dir / "calibration.json").write_text(json.dumps(calibration, indent=2))
     evaluation = evaluate_tagger(VLTTagger(embedder), n=n_eval)
     report_path = out_dir / "training.json"

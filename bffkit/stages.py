@@ -34,9 +34,19 @@ class RoundData:
     defects: list[str | None]  # sketch backend: the defect drawn, if any
     backend: str | None = None  # the generation backend of the job
     paths: list[str] = field(default_factory=list)
+    artefact: np.ndarray | None = None  # (n,) P(smudged or cropped); NaN where the model cannot tell
 
     def __len__(self) -> int:
         return len(self.image_ids)
+
+    @property
+    def selectable(self) -> np.ndarray:
+        """Mask of the images selection may pick: all but those more likely an artefact than not."""
+        from .scoring import ARTEFACT_GATE
+
+        if self.artefact is None:
+            return np.ones(len(self), dtype=bool)
+        return ~(np.asarray(self.artefact, dtype=np.float64) >= ARTEFACT_GATE)  # NaN compares False: kept
 
 
 def load_round(store, job_id: str, model_id: str) -> RoundData:
@@ -59,7 +69,8 @@ def load_round(store, job_id: str, model_id: str) -> RoundData:
         quality=np.array([tags.at[r["id"], "quality"] for r in rows], dtype=np.float64),
         alignment=np.array([tags.at[r["id"], "alignment"] for r in rows], dtype=np.float64),
         defects=[json.loads(r["metadata"] or "{}").get("defect") for r in rows],
-        backend=job.get("backend"), paths=[r["path"] for r in rows])
+        backend=job.get("backend"), paths=[r["path"] for r in rows],
+        artefact=np.array([tags.at[r["id"], "artefact"] for r in rows], dtype=np.float64))
 
 
 # --------------------------------------------------------------------------- stage 4
@@ -106,6 +117,7 @@ class SelectStageResult:
     mean_quality: float
     defect_share: float | None  # among the selected (sketch backend)
     pool_defect_share: float | None
+    n_excluded: int  # images flagged as likely smudged or cropped, not offered (unless fewer than k remain)
     seconds: float
 
 
@@ -114,6 +126,7 @@ def run_selection(store, data: RoundData, k: int, *, theta: float = 0.7, labels:
     """Stage 5: the DPP selection for a round (cluster-aware when `labels` are given); stored.
 
     `quality` overrides the stored per-image quality (e.g. blended with a preference head).
+    Images flagged as likely artefacts (``data.selectable``) are not candidates.
     """
     from .dpp import SelectionWarning, select, vendi_score
 
@@ -121,7 +134,7 @@ def run_selection(store, data: RoundData, k: int, *, theta: float = 0.7, labels:
     quality = data.quality if quality is None else np.asarray(quality, dtype=np.float64)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", SelectionWarning)
-        sel = select(data.X, quality, k, theta=theta, clusters=labels)
+        sel = select(data.X, quality, k, theta=theta, clusters=labels, candidates=data.selectable)
     idx = sel.indices
     rng = np.random.default_rng(seed)
     random_vendi = float(np.mean([vendi_score(data.X[rng.choice(len(data), len(idx), replace=False)])
@@ -132,7 +145,8 @@ def run_selection(store, data: RoundData, k: int, *, theta: float = 0.7, labels:
     pool_defect = float(defect.mean()) if has_defects else None
     selection_id = f"{data.job_id}-dpp"
     result = SelectStageResult(selection_id, k, len(idx), theta, round(sel.vendi, 4), round(random_vendi, 4),
-                               round(sel.mean_quality, 4), sel_defect, pool_defect, time.perf_counter() - t0)
+                               round(sel.mean_quality, 4), sel_defect, pool_defect,
+                               int((~data.selectable).sum()), time.perf_counter() - t0)
     metrics = {**{k_: v for k_, v in result.__dict__.items() if k_ not in ("selection_id", "seconds")},
                "cluster_aware": labels is not None, "warnings": [str(w.message) for w in caught]}
     store.save_selection(selection_id=selection_id, batch_id=data.job_id, round=data.round, theta=theta, k=k,
@@ -142,11 +156,11 @@ def run_selection(store, data: RoundData, k: int, *, theta: float = 0.7, labels:
 
 
 def selection_quality(store, data: RoundData, user_id: str) -> tuple[np.ndarray, float]:
-    """(quality per image, the head's share of it): alignment blended with the user's preference head."""
+    """(quality per image, the head's share of it): stored quality blended with the user's preference head."""
     from .learning import combined_quality, head_weight
 
     head = store.preference_head(user_id, data.model_id)
-    return combined_quality(data.alignment, data.X, head, data.requested), (head_weight(head) if head else 0.0)
+    return combined_quality(data.quality, data.X, head, data.requested), (head_weight(head) if head else 0.0)
 
 
 # --------------------------------------------------------------------------- stage 6

@@ -294,7 +294,15 @@ V4 = [
         PRIMARY KEY (user_id, model))""",
 ]
 
-MIGRATIONS: dict[int, list[str]] = {1: V1, 2: V2, 3: V3, 4: V4}
+# Version 5: each image's artefact probability and each model's artefact calibration (stage 3).
+V5 = [
+    "ALTER TABLE image_tags ADD COLUMN artefact DOUBLE",
+    "ALTER TABLE model_calibration ADD COLUMN artefact_a DOUBLE",
+    "ALTER TABLE model_calibration ADD COLUMN artefact_b DOUBLE",
+    "ALTER TABLE model_calibration ADD COLUMN artefact_auc DOUBLE",
+]
+
+MIGRATIONS: dict[int, list[str]] = {1: V1, 2: V2, 3: V3, 4: V4, 5: V5}
 LATEST_VERSION = max(MIGRATIONS)
 
 # Tables a reader may ask for by name (DESIGN.md lists the seed ones).
@@ -438,11 +446,13 @@ SELECT_EMBEDDINGS = """
 SELECT sha256, embedding FROM image_embeddings WHERE model = ? AND sha256 IN (SELECT unnest(?))"""
 
 UPSERT_TAGS_FROM = """
-INSERT OR REPLACE INTO image_tags (image_id, model, detected, adherence, clip_score, alignment, quality)
-SELECT image_id, model, CAST(detected AS JSON), adherence, clip_score, alignment, quality FROM new_tags"""
+INSERT OR REPLACE INTO image_tags (image_id, model, detected, adherence, clip_score, alignment, quality, artefact)
+SELECT image_id, model, CAST(detected AS JSON), adherence, clip_score, alignment, quality, artefact FROM new_tags"""
 SELECT_TAGS = "SELECT * FROM image_tags WHERE model = ? AND image_id IN (SELECT unnest(?))"
-GET_CALIBRATION = "SELECT model, a, b, n_pairs, match_auc FROM model_calibration WHERE model = ?"
-PUT_CALIBRATION = "INSERT OR REPLACE INTO model_calibration (model, a, b, n_pairs, match_auc) VALUES (?, ?, ?, ?, ?)"
+CALIBRATION_COLUMNS = ("model", "a", "b", "n_pairs", "match_auc", "artefact_a", "artefact_b", "artefact_auc")
+GET_CALIBRATION = f"SELECT {', '.join(CALIBRATION_COLUMNS)} FROM model_calibration WHERE model = ?"
+PUT_CALIBRATION = (f"INSERT OR REPLACE INTO model_calibration ({', '.join(CALIBRATION_COLUMNS)}) "
+                   f"VALUES ({', '.join('?' * len(CALIBRATION_COLUMNS))})")
 
 DELETE_CLUSTERING = ("DELETE FROM cluster_assignments WHERE result_id = ?",
                      "DELETE FROM style_profiles WHERE result_id = ?",
@@ -1000,7 +1010,8 @@ class Store:
         """Detected attributes and scores per image for one embedding model (replacing older ones)."""
         frame = pd.DataFrame([{"image_id": r["image_id"], "model": model_id, "detected": _json(r["detected"]),
                                "adherence": r.get("adherence"), "clip_score": r.get("clip_score"),
-                               "alignment": r.get("alignment"), "quality": r.get("quality")} for r in rows])
+                               "alignment": r.get("alignment"), "quality": r.get("quality"),
+                               "artefact": r.get("artefact")} for r in rows])
         if frame.empty:
             return
         with self.transaction() as con:
@@ -1012,12 +1023,15 @@ class Store:
             return con.execute(SELECT_TAGS, [model_id, list(image_ids)]).df()
 
     def get_calibration(self, model_id: str) -> tuple | None:
+        """(model, a, b, n_pairs, match_auc, artefact_a, artefact_b, artefact_auc), or None."""
         with self.connect() as con:
             return con.execute(GET_CALIBRATION, [model_id]).fetchone()
 
-    def put_calibration(self, model_id: str, a: float, b: float, n_pairs: int, match_auc: float) -> None:
+    def put_calibration(self, model_id: str, a: float, b: float, n_pairs: int, match_auc: float,
+                        artefact_a: float | None = None, artefact_b: float | None = None,
+                        artefact_auc: float | None = None) -> None:
         with self.transaction() as con:
-            con.execute(PUT_CALIBRATION, [model_id, a, b, n_pairs, match_auc])
+            con.execute(PUT_CALIBRATION, [model_id, a, b, n_pairs, match_auc, artefact_a, artefact_b, artefact_auc])
 
     # ----------------------------------------------------------------- stages 4-6
     def save_clustering(self, *, result_id: str, batch_id: str, round: int | None, k: int, metrics: dict,

@@ -127,6 +127,7 @@ def embedding_view(ctx: RunContext, round_number: int) -> list:
                       height=340)
     rows = tags.merge(images[["id", "prompt"]], left_on="image_id", right_on="id")
     table = pd.DataFrame({"image": rows["image_id"].str[-5:], "alignment": rows["alignment"],
+                          "artefact": rows["artefact"],
                           "clip_score": rows["clip_score"], "adherence": rows["adherence"],
                           "detected": [", ".join(f"{a}={t['value']}" for a, t in json.loads(d).items())
                                        for d in rows["detected"]]})
@@ -176,7 +177,7 @@ def selection_view(ctx: RunContext, round_number: int) -> list:
     metrics = json.loads(row["metrics"])
     selected = ctx.store.selected_indices(f"{job}-dpp", data.image_ids)
     labels = ctx.store.cluster_labels(f"{job}-clusters", data.image_ids)
-    sweep = theta_sweep(data.X, data.quality, int(row["k"]), clusters=labels)
+    sweep = theta_sweep(data.X, data.quality, int(row["k"]), clusters=labels, candidates=data.selectable)
     profiles = {int(p["cluster_id"]): p["name"] for p in ctx.store.style_profiles(f"{job}-clusters")}
     grids = []
     for c in sorted(set(labels[selected].tolist())) if labels is not None else [None]:
@@ -187,6 +188,7 @@ def selection_view(ctx: RunContext, round_number: int) -> list:
         grids.append(fg.image_grid_html(items, title=f"{profiles.get(c, 'selection')} — {len(rows)} selected"))
     head = (f"<h3>Round {round_number}: {len(selected)} selected at θ={row['theta']:g}: Vendi {row['vendi_score']:.2f} "
             f"vs {metrics['random_vendi']:.2f} for random subsets; mean quality {row['mean_quality']:.3f}"
+            + (f"; {metrics['n_excluded']} likely artefacts left out" if metrics.get("n_excluded") else "")
             + (f"; defects {metrics['defect_share']:.0%} vs {metrics['pool_defect_share']:.0%} in the pool"
                if metrics.get("defect_share") is not None else "") + "</h3>")
     return [head, fg.theta_sweep_figure(sweep, float(row["theta"])), *grids]
@@ -294,7 +296,7 @@ def selection_for_theta(data, theta: float, k: int, labels=None) -> dict:
     """Selection summary at one theta: what the theta slider recomputes."""
     from .dpp import select
 
-    sel = select(data.X, data.quality, k, theta=theta, clusters=labels)
+    sel = select(data.X, data.quality, k, theta=theta, clusters=labels, candidates=data.selectable)
     return {"indices": sel.indices, **sel.to_dict()}
 
 

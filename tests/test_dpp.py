@@ -142,3 +142,30 @@ def test_vendi_score_matches_definition():
     assert vendi_score(X) == pytest.approx(np.exp(-(lam * np.log(lam)).sum()))
     assert vendi_score(np.ones((10, 4))) == pytest.approx(1.0)
     assert vendi_score(np.eye(6)) == pytest.approx(6.0)
+
+
+def test_candidates_limit_the_picks_and_indices_refer_to_all_rows():
+    rng = np.random.default_rng(3)
+    X, q = rng.normal(size=(60, 16)).astype(np.float32), rng.random(60)
+    mask = np.zeros(60, dtype=bool)
+    mask[::2] = True
+    sel = select(X, q, 10, theta=0.7, candidates=mask)
+    assert len(sel.indices) == 10 and mask[sel.indices].all()
+    rows = np.flatnonzero(mask)
+    np.testing.assert_array_equal(sel.indices, rows[greedy_map(X[rows], q[rows], 10, theta=0.7)])
+    labels = rng.integers(0, 3, 60)
+    sel = select(X, q, 9, clusters=labels, candidates=mask)
+    assert len(sel.indices) == 9 and mask[sel.indices].all()
+    np.testing.assert_array_equal(select(X, q, 10, candidates=np.ones(60, bool)).indices, select(X, q, 10).indices)
+
+
+def test_too_few_candidates_warns_and_selects_from_all_rows():
+    rng = np.random.default_rng(4)
+    X, q = rng.normal(size=(30, 8)), rng.random(30)
+    mask = np.zeros(30, dtype=bool)
+    mask[:3] = True
+    with pytest.warns(SelectionWarning, match="only 3 of 30 rows are candidates"):
+        sel = select(X, q, 10, candidates=mask)
+    np.testing.assert_array_equal(sel.indices, select(X, q, 10).indices)
+    with pytest.raises(ValueError, match="candidates must be a boolean mask of length 30"):
+        select(X, q, 10, candidates=mask[:5])

@@ -87,6 +87,31 @@ def test_calibration_is_fitted_once_per_model_and_stored(tiny_embedder, workspac
     scores = cal(np.array([-1.0, 0.0, 1.0]))
     assert ((0 < scores) & (scores < 1)).all()
     assert calibrate_alignment(tiny_embedder, n=32).a == calibrate_alignment(tiny_embedder, n=32).a  # seeded
+    # the artefact map is fitted with it; a random model cannot tell artefacts, so none are flagged
+    assert cal.artefact_a is not None and 0 <= cal.artefact_auc <= 1
+    if not cal.detects_artefacts:
+        assert cal.artefact_probability(np.zeros(3)) is None
+    # a row stored before artefact calibration existed is fitted again and gains the artefact map
+    store.put_calibration(cal.model_id, cal.a, cal.b, cal.n_pairs, cal.match_auc)
+    assert store.get_calibration(cal.model_id)[-1] is None
+    assert calibration_for(tiny_embedder, store) == cal
+    assert store.get_calibration(cal.model_id)[-1] == cal.artefact_auc
+
+
+def test_artefact_probability_follows_the_evidence():
+    from bffkit.scoring import artefact_evidence, artefact_prompts
+
+    assert artefact_prompts(["a red dress"]) == ["smudged a red dress", "cropped a red dress"]
+    image = np.array([[1.0, 0.0], [0.0, 1.0]])
+    prompt = np.array([[0.8, 0.6], [0.8, 0.6]])
+    # word-major: smudged (both images), then cropped (both images)
+    words = np.array([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0], [0.0, 1.0]])
+    np.testing.assert_allclose(artefact_evidence(image, prompt, words), [1.0 - 0.8, 1.0 - 0.6])
+    cal = AlignmentCalibration("m", 1.0, 0.0, 10, 0.9, artefact_a=10.0, artefact_b=-1.0, artefact_auc=0.95)
+    p = cal.artefact_probability(np.array([-0.5, 0.1, 0.5]))
+    assert p[0] < 0.01 and p[1] == pytest.approx(0.5) and p[2] > 0.98
+    weak = AlignmentCalibration("m", 1.0, 0.0, 10, 0.9, artefact_a=10.0, artefact_b=-1.0, artefact_auc=0.6)
+    assert not weak.detects_artefacts and weak.artefact_probability(np.zeros(2)) is None
 
 
 def test_main_job_embeds_tags_and_scores(cli, tmp_path, workspace, tiny_clip):  # noqa: F811
