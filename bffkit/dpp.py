@@ -241,7 +241,7 @@ def select(X: np.ndarray, quality: np.ndarray, k: int, theta: float = 0.7,
             warnings.warn(f"only {int(candidates.sum())} of {len(quality)} rows are candidates, fewer than k={k}; "
                           "selecting from all rows", SelectionWarning, stacklevel=2)
             candidates = None
-    if candidates is None or candidates.all():
+    if candidates is None or candidates.all():  # no row subset: X is not copied (1M x 512 is 2 GB)
         idx = greedy_map(X, quality, k, theta=theta, clusters=clusters)
     else:
         rows = np.flatnonzero(candidates)

@@ -132,9 +132,10 @@ def run_selection(store, data: RoundData, k: int, *, theta: float = 0.7, labels:
 
     t0 = time.perf_counter()
     quality = data.quality if quality is None else np.asarray(quality, dtype=np.float64)
+    candidates = data.selectable
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", SelectionWarning)
-        sel = select(data.X, quality, k, theta=theta, clusters=labels, candidates=data.selectable)
+        sel = select(data.X, quality, k, theta=theta, clusters=labels, candidates=candidates)
     idx = sel.indices
     rng = np.random.default_rng(seed)
     random_vendi = float(np.mean([vendi_score(data.X[rng.choice(len(data), len(idx), replace=False)])
@@ -146,7 +147,7 @@ def run_selection(store, data: RoundData, k: int, *, theta: float = 0.7, labels:
     selection_id = f"{data.job_id}-dpp"
     result = SelectStageResult(selection_id, k, len(idx), theta, round(sel.vendi, 4), round(random_vendi, 4),
                                round(sel.mean_quality, 4), sel_defect, pool_defect,
-                               int((~data.selectable).sum()), time.perf_counter() - t0)
+                               int((~candidates).sum()), time.perf_counter() - t0)
     metrics = {**{k_: v for k_, v in result.__dict__.items() if k_ not in ("selection_id", "seconds")},
                "cluster_aware": labels is not None, "warnings": [str(w.message) for w in caught]}
     store.save_selection(selection_id=selection_id, batch_id=data.job_id, round=data.round, theta=theta, k=k,
