@@ -272,11 +272,15 @@ def prompt_scores(embedder: Embedder, X: np.ndarray, prompts: Sequence[str], sto
     """
     from .scoring import artefact_evidence, artefact_prompts, clip_score
 
-    T = embedder.embed_texts(list(prompts))
+    unique, of_image = np.unique(np.asarray(list(prompts), dtype=str), return_inverse=True)
+    unique = unique.tolist()  # each distinct prompt (and its artefact variants) embedded once
+    T = embedder.embed_texts(unique)[of_image]
     cal = calibration_for(embedder, store)
     alignment = cal(np.sum(X * T, axis=1))
-    artefact = cal.artefact_probability(artefact_evidence(X, T, embedder.embed_texts(artefact_prompts(prompts)))) \
-        if cal.detects_artefacts else None
+    artefact = None
+    if cal.detects_artefacts:
+        variants = embedder.embed_texts(artefact_prompts(unique)).reshape(-1, len(unique), T.shape[1])
+        artefact = cal.artefact_probability(artefact_evidence(X, T, variants[:, of_image]))
     return {"clip_score": clip_score(X, T), "alignment": alignment, "artefact": artefact}
 
 

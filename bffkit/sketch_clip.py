@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from .paths import DATA_DIR
+from .scoring import ARTEFACT_WORDS
 
 MODEL_NAME = "sketch-clip"
 MODEL_DIR = DATA_DIR / "models" / MODEL_NAME
@@ -52,7 +53,6 @@ TEMPLATES = (
 # Zero-shot prompt phrasings trained on: the tagger's, plus two it does not use (generalisation).
 PROMPT_TEMPLATES = ("a sketch of a {}", "a fashion flat of a {}", "a drawing of a {}", "{}",
                     "technical flat: {}", "an illustration of a {}")
-DEFECT_WORDS = {"wrong_color": None, "cropped": "cropped", "smudged": "smudged", "missing_sleeves": None}
 
 
 def register() -> None:
@@ -92,7 +92,8 @@ def caption(attrs: Mapping[str, str], rng: np.random.Generator, defect: str | No
     if attrs.get("pattern") == "solid" and rng.random() < 0.5:
         details.append("solid colour")
     rng.shuffle(details)
-    word = DEFECT_WORDS.get(defect or "")
+    # a smudged or cropped render is captioned with the word the artefact score looks for
+    word = defect if defect in ARTEFACT_WORDS else None
     text = TEMPLATES[int(rng.integers(len(TEMPLATES)))].format(
         head=" ".join(head), details=(", " + ", ".join(details)) if details else "")
     return f"{word} {text}" if word else text
