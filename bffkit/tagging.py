@@ -37,6 +37,13 @@ def _prompt(attribute: str, value_phrase: str, category: str) -> str:
     return f"{category}, {value_phrase}"
 
 
+def class_texts(attribute: str, category: str, tax: Taxonomy, templates: Sequence[str] = TEMPLATES) -> list[str]:
+    """The prompts of every value of `attribute` on `category` (value-major, then template)."""
+    attr = tax[attribute]
+    return [t.format(_prompt(attribute, attr.render(v), category) if attribute != "category" else v)
+            for v in attr.value_names for t in templates]
+
+
 class VLTTagger:
     """Zero-shot tagger over an :class:`~bffkit.embed.Embedder`."""
 
@@ -54,11 +61,9 @@ class VLTTagger:
         """(n_values, dim) ensembled text embeddings of an attribute's values for a category."""
         key = (attribute, category)
         if key not in self._classes:
-            attr = self.tax[attribute]
-            texts = [t.format(_prompt(attribute, attr.render(v) if attribute != "category" else v, category if
-                                      attribute != "category" else v))
-                     for v in attr.value_names for t in self.templates]
-            emb = self.embedder.embed_texts(texts).reshape(len(attr.value_names), len(self.templates), -1).mean(1)
+            n_values = len(self.tax[attribute].value_names)
+            texts = class_texts(attribute, category, self.tax, self.templates)
+            emb = self.embedder.embed_texts(texts).reshape(n_values, len(self.templates), -1).mean(1)
             self._classes[key] = emb / np.linalg.norm(emb, axis=1, keepdims=True)
         return self._classes[key]
 
