@@ -87,9 +87,9 @@ def test_stages_need_embeddings_first(workspace, tax):
 def test_demo_selection_leaves_out_likely_artefacts(cli, tmp_path):
     """Issue 5's offline check on the demo's first round (sketch-clip, 48 of 144 at theta 0.7).
 
-    Measured (seeds 7, 1, 2): defects 6%, 4%, 2% of the selection against 14-16% of the pool;
-    Vendi 1.15x, 1.13x, 1.13x that of random subsets. The issue's 1.2x is not reached: the
-    smudged and cropped images are the pool's most unusual ones and lift random subsets' Vendi;
+    Measured (seeds 7, 1, 2): defects 6%, 4%, 4% of the selection against 14-16% of the pool;
+    Vendi 1.23x, 1.17x, 1.09x that of random subsets. The issue's 1.2x is not reached on every
+    seed: the smudged and cropped images are the pool's most unusual ones and lift random subsets' Vendi;
     even leaving out exactly the defective images gives 1.10-1.24x. The floors below guard the
     measured behaviour.
     """
@@ -103,7 +103,7 @@ def test_demo_selection_leaves_out_likely_artefacts(cli, tmp_path):
     sel = json.loads(out)["rounds"][0]["selection"]
     assert sel["n_selected"] == 48 and sel["n_excluded"] > 0
     assert sel["defect_share"] <= sel["pool_defect_share"] / 2
-    assert sel["vendi"] >= 1.1 * sel["random_vendi"]
+    assert sel["vendi"] >= 1.15 * sel["random_vendi"]
     store = open_store(workspace)
     row = store.table("dpp_selection_results").iloc[0]
     tags = store.image_tags(store.latest_tag_model(), json.loads(row["selected_ids"]))
