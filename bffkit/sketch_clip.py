@@ -144,13 +144,13 @@ class TrainConfig:
     n_images: int = 36000
     epochs: int = 5  # ~1400 steps at batch 128: what 2 cores finish inside the budget
     grey_fraction: float = 0.3
-    # weight of the zero-shot prompt losses (mean over PROMPT_ATTRIBUTES, see prompt_loss) beside
+    # weight of the zero-shot prompt losses (a mean over attributes, see attribute_loss) beside
     # the caption loss: the tagger's accuracy is what is measured, captions keep the rest aligned
     prompt_weight: float = 2.0
     # every this many steps the text tower learns the prompts (the category plus 5 other
     # attributes, one template: a backward pass over every prompt of all 12 attributes cost as
     # much as the image tower's) and the PromptBank is re-encoded; in the steps between, the image
-    # tower trains against the bank on all attributes (1.5 s -> 0.9 s a step)
+    # tower trains against the bank on all attributes (1.5 s -> 1.0 s a step)
     prompt_text_every: int = 4
     prompt_attributes_per_step: int = 6
     # bf16 autocast with channels-last convolutions: 2.4x faster steps on an AVX512-BF16 CPU
