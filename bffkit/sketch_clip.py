@@ -214,6 +214,33 @@ def attribute_loss(img_features, attrs: list[dict], grey: np.ndarray, class_embe
     return torch.stack(losses).mean()
 
 
+def _class_blocks(attributes: Sequence[str], tax, templates: Sequence[str],
+                  categories: Callable[[str], list[str]]) -> tuple[list[tuple[str, list[str], int]], list[str]]:
+    """The prompts of every class of `attributes` and where each attribute's block starts.
+
+    The category attribute has one block keyed ""; the others one per category `categories` names.
+    """
+    blocks, texts = [], []
+    for attribute in attributes:
+        cats = [""] if attribute == "category" else categories(attribute)
+        if cats:
+            blocks.append((attribute, cats, len(texts)))
+            texts += [t for c in cats for t in class_texts(attribute, c, tax, templates)]
+    return blocks, texts
+
+
+def _class_embeddings(emb, blocks, tax, n_templates: int) -> dict:
+    """Normalised prompt embeddings -> attribute: (categories, (categories, values, dim)), template-ensembled."""
+    import torch.nn.functional as F
+
+    out = {}
+    for attribute, cats, start in blocks:
+        n_values = len(tax[attribute].value_names)
+        ens = emb[start:start + len(cats) * n_values * n_templates].view(len(cats), n_values, n_templates, -1)
+        out[attribute] = (cats, F.normalize(ens.mean(2), dim=-1))
+    return out
+
+
 def prompt_loss(model, tokenizer, img_features, attrs: list[dict], grey: np.ndarray, attributes: Sequence[str],
                 template: str, tax, bf16: bool = False):
     """:func:`attribute_loss` against prompts in one `template` encoded now (gradients reach both towers).
@@ -223,21 +250,11 @@ def prompt_loss(model, tokenizer, img_features, attrs: list[dict], grey: np.ndar
     import torch
     import torch.nn.functional as F
 
-    texts, blocks = [], []
-    for attribute in attributes:
-        attr = tax[attribute]
-        cats = [""] if attribute == "category" else \
-            sorted({a["category"] for a in attrs if attribute in a and attr.applies(a["category"])})
-        if cats:
-            blocks.append((attribute, cats, len(texts)))
-            texts += [t for c in cats for t in class_texts(attribute, c, tax, [template])]
+    blocks, texts = _class_blocks(attributes, tax, [template], lambda attribute: sorted(
+        {a["category"] for a in attrs if attribute in a and tax[attribute].applies(a["category"])}))
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
         emb = encode_text_trimmed(model, tokenizer(texts))
-    emb = F.normalize(emb.float(), dim=-1)
-    class_embeddings = {
-        attribute: (cats, emb[start:start + len(cats) * len(tax[attribute].value_names)]
-                    .view(len(cats), len(tax[attribute].value_names), -1))
-        for attribute, cats, start in blocks}
+    class_embeddings = _class_embeddings(F.normalize(emb.float(), dim=-1), blocks, tax, 1)
     return attribute_loss(img_features, attrs, grey, class_embeddings, model.logit_scale.exp(), tax)
 
 
@@ -251,13 +268,8 @@ class PromptBank:
 
     def __init__(self, tokenizer, tax, attributes: Sequence[str], templates: Sequence[str]):
         self.tax, self.n_templates = tax, len(templates)
-        self.blocks, texts = [], []
-        for attribute in attributes:
-            attr = tax[attribute]
-            cats = [""] if attribute == "category" else \
-                [c for c in tax["category"].value_names if attr.applies(c)]
-            self.blocks.append((attribute, cats, len(texts)))
-            texts += [t for c in cats for t in class_texts(attribute, c, tax, templates)]
+        self.blocks, texts = _class_blocks(attributes, tax, templates, lambda attribute: [
+            c for c in tax["category"].value_names if tax[attribute].applies(c)])
         self.tokens = tokenizer(texts)
         self.class_embeddings: dict = {}
 
@@ -268,11 +280,8 @@ class PromptBank:
         with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             emb = torch.cat([encode_text_trimmed(model, self.tokens[i:i + chunk])
                              for i in range(0, len(self.tokens), chunk)])
-        emb = F.normalize(emb.float(), dim=-1)
-        for attribute, cats, start in self.blocks:
-            n = len(cats) * len(self.tax[attribute].value_names)
-            ens = emb[start:start + n * self.n_templates].view(len(cats), n // len(cats), self.n_templates, -1)
-            self.class_embeddings[attribute] = (cats, F.normalize(ens.mean(2), dim=-1))
+        self.class_embeddings = _class_embeddings(F.normalize(emb.float(), dim=-1), self.blocks, self.tax,
+                                                  self.n_templates)
 
 
 def _to_tensor(batch: np.ndarray):
