@@ -142,7 +142,7 @@ def render_dataset(n: int, seed: int, size: int = 128, defect_rate: float = 0.15
 @dataclass
 class TrainConfig:
     n_images: int = 36000
-    epochs: int = 5  # ~1400 steps at batch 128: what 2 cores finish inside the budget
+    epochs: int = 5  # 1405 steps at batch 128: what 2 cores finish inside the budget
     grey_fraction: float = 0.3
     # weight of the zero-shot prompt losses (a mean over attributes, see attribute_loss) beside
     # the caption loss: the tagger's accuracy is what is measured, captions keep the rest aligned
@@ -150,13 +150,17 @@ class TrainConfig:
     # every this many steps the text tower learns the prompts (the category plus 5 other
     # attributes, one template: a backward pass over every prompt of all 12 attributes cost as
     # much as the image tower's) and the PromptBank is re-encoded; in the steps between, the image
-    # tower trains against the bank on all attributes (1.5 s -> 1.0 s a step)
+    # tower trains against the bank on all attributes (1.5 s -> 1.0 s a step; 0.84-0.96 s with
+    # pool_first_token, which came after the shipped weights were trained: same outputs, faster)
     prompt_text_every: int = 4
     prompt_attributes_per_step: int = 6
     # bf16 autocast with channels-last convolutions: 2.4x faster steps on an AVX512-BF16 CPU
     bf16: bool = True
     batch_size: int = 128  # more optimiser steps in the time budget; 128 negatives are plenty here
-    lr: float = 1e-3  # 2e-3 left a from-scratch ViT in a colour-only solution; the ResNet takes 1e-3
+    # 2e-3 left a from-scratch ViT in a colour-only solution. For the ResNet, 2e-3 over 6 epochs
+    # (1,593 steps in 27 min) was no better than the shipped 1e-3 over 5: category 0.75 vs 0.77,
+    # colour 0.79 vs 0.77, length 0.79 vs 0.81, sleeve length 0.86 vs 0.90
+    lr: float = 1e-3
     weight_decay: float = 0.1
     warmup_steps: int = 100
     seed: int = 0
@@ -185,6 +189,37 @@ def encode_text_trimmed(model, tokens):
     x = model.ln_final(model.transformer(x, attn_mask=model.attn_mask[:last, :last]))
     x = text_global_pool(x, tokens, model.text_pool_type, eos_token_id=eot)
     return x @ model.text_projection if model.text_projection is not None else x
+
+
+def _pool_first_token(self, x):
+    """open_clip's ``AttentionPool2d.forward`` with only the pooled token as the query.
+
+    The original attends from all HW+1 tokens and keeps token 0; asking only token 0 gives the
+    same output (a test checks it) and makes the image tower's forward and backward 20% faster
+    (0.70 -> 0.56 s at batch 128 on 2 cores).
+    """
+    import torch
+    import torch.nn.functional as F
+
+    x = x.reshape(x.shape[0], x.shape[1], x.shape[2] * x.shape[3]).permute(2, 0, 1)  # NCHW -> (HW)NC
+    x = torch.cat([x.mean(dim=0, keepdim=True), x], dim=0)
+    x = x + self.positional_embedding[:, None, :].to(x.dtype)
+    out, _ = F.multi_head_attention_forward(
+        query=x[:1], key=x, value=x, embed_dim_to_check=x.shape[-1], num_heads=self.num_heads,
+        q_proj_weight=self.q_proj.weight, k_proj_weight=self.k_proj.weight, v_proj_weight=self.v_proj.weight,
+        in_proj_weight=None, in_proj_bias=torch.cat([self.q_proj.bias, self.k_proj.bias, self.v_proj.bias]),
+        bias_k=None, bias_v=None, add_zero_attn=False, dropout_p=0.0, out_proj_weight=self.c_proj.weight,
+        out_proj_bias=self.c_proj.bias, use_separate_proj_weight=True, training=self.training, need_weights=False)
+    return out[0]
+
+
+def pool_first_token(model):
+    """Switch `model`'s attention pool to :func:`_pool_first_token` (training only; weights unchanged)."""
+    import types
+
+    pool = model.visual.attnpool
+    pool.forward = types.MethodType(_pool_first_token, pool)
+    return model
 
 
 def attribute_loss(img_features, attrs: list[dict], grey: np.ndarray, class_embeddings: Mapping, scale, tax):
@@ -311,7 +346,7 @@ def train(cfg: TrainConfig, out_dir: Path = MODEL_DIR, log: Callable[[str], None
     images, attrs, defects = render_dataset(cfg.n_images, seed=cfg.seed, size=SKETCH_CLIP_CONFIG["vision_cfg"]["image_size"])
     log(f"rendered {len(images)} sketches in {time.perf_counter() - t_start:.0f}s")
     # 2. Model and optimiser
-    model = open_clip.create_model(MODEL_NAME).to(memory_format=torch.channels_last)
+    model = pool_first_token(open_clip.create_model(MODEL_NAME).to(memory_format=torch.channels_last))
     tokenizer = open_clip.get_tokenizer(MODEL_NAME)
     loss_fn = open_clip.ClipLoss()
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embedding" not in n]

@@ -49,6 +49,18 @@ def test_trimmed_text_encoding_equals_open_clip(sketch_clip):
                                    atol=1e-5)
 
 
+def test_training_pool_asks_only_the_pooled_token(sketch_clip):
+    """Training swaps the attention pool for one that queries token 0 only: same output, less work."""
+    import copy
+
+    from bffkit.sketch_clip import pool_first_token
+
+    x = torch.randn(4, 3, 112, 112)
+    fast = pool_first_token(copy.deepcopy(sketch_clip.model))
+    with torch.no_grad():
+        np.testing.assert_allclose(fast.encode_image(x).numpy(), sketch_clip.model.encode_image(x).numpy(), atol=1e-5)
+
+
 @pytest.mark.slow
 def test_zero_shot_accuracy_on_1000_held_out_sketches(sketch_clip):
     ev = evaluate_tagger(VLTTagger(sketch_clip), n=1000)
