@@ -382,8 +382,8 @@ def train(cfg: TrainConfig, out_dir: Path = MODEL_DIR, log: Callable[[str], None
                 f_img, f_txt = model.encode_image(x), encode_text_trimmed(model, texts)
             f_img, f_txt = F.normalize(f_img.float(), dim=-1), F.normalize(f_txt.float(), dim=-1)
             loss = loss_fn(f_img, f_txt, model.logit_scale.exp())
-            text_step = step % cfg.prompt_text_every == 0
-            if cfg.prompt_weight > 0 and text_step:
+            text_step = cfg.prompt_weight > 0 and step % cfg.prompt_text_every == 0
+            if text_step:
                 # the category and a random draw of the other tagged attributes, with one
                 # randomly chosen prompt template, through the text tower now
                 template = PROMPT_TEMPLATES[int(rng.integers(len(PROMPT_TEMPLATES)))]
@@ -398,7 +398,7 @@ def train(cfg: TrainConfig, out_dir: Path = MODEL_DIR, log: Callable[[str], None
             loss.backward()
             opt.step()
             sched.step()
-            if cfg.prompt_weight > 0 and text_step:
+            if text_step:
                 bank.refresh(model, bf16=cfg.bf16)
             with torch.no_grad():
                 model.logit_scale.clamp_(0, math.log(100))
