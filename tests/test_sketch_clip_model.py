@@ -142,3 +142,25 @@ def test_attribute_loss_prefers_the_true_values(sketch_clip):
     only_shape = {a: bank.class_embeddings[a] for a in ("category", "neckline")}
     assert torch.isclose(attribute_loss(feats, attrs, np.ones(2, bool), bank.class_embeddings, scale, tagger.tax),
                          attribute_loss(feats, attrs, grey, only_shape, scale, tagger.tax))
+
+
+def test_attribute_weights_weigh_the_zero_shot_term(sketch_clip):
+    """A weighted mean: weight 0 drops an attribute, equal weights are the plain mean."""
+    from bffkit.sketch_clip import PromptBank, attribute_loss
+
+    tagger = VLTTagger(sketch_clip)
+    bank = PromptBank(sketch_clip.tokenizer, tagger.tax, ("category", "neckline"), ("{}",))
+    bank.refresh(sketch_clip.model)
+    feats = torch.nn.functional.normalize(torch.randn(3, 512), dim=-1)
+    attrs = [{"category": "dress", "neckline": "v-neck"}, {"category": "top", "neckline": "halter"},
+             {"category": "coat", "neckline": "crew"}]
+    grey, scale, tax = np.zeros(3, bool), torch.tensor(50.0), tagger.tax
+
+    def loss(classes, weights=None):
+        return float(attribute_loss(feats, attrs, grey, {a: bank.class_embeddings[a] for a in classes}, scale, tax,
+                                    weights))
+
+    category, neckline = loss(["category"]), loss(["neckline"])
+    assert loss(["category", "neckline"]) == pytest.approx((category + neckline) / 2, rel=1e-5)
+    assert loss(["category", "neckline"], {"neckline": 0.0}) == pytest.approx(category, rel=1e-5)
+    assert loss(["category", "neckline"], {"neckline": 3.0}) == pytest.approx((category + 3 * neckline) / 4, rel=1e-5)

@@ -1,0 +1,39 @@
+"""`bffkit train-sketch-clip` end to end on a few images: what it writes, that it loads, that it is seeded."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from safetensors.numpy import load_file
+
+from bffkit.embed import create_embedder
+from bffkit.sketch_clip import TrainConfig, train
+
+TINY = dict(n_images=96, epochs=1, batch_size=32, warmup_steps=1, threads=1, log_every=1)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    first, second = tmp_path_factory.mktemp("first"), tmp_path_factory.mktemp("second")
+    reports = [train(TrainConfig(**TINY), out, log=lambda _: None) for out in (first, second)]
+    return first, second, reports
+
+
+def test_training_writes_open_clip_local_dir_layout(trained):
+    out, _, (report, _) = trained
+    assert {p.name for p in out.iterdir()} == {"open_clip_config.json", "open_clip_model.safetensors", "training.json"}
+    assert report["steps"] == 3 and np.isfinite(report["final_loss"])
+    recorded = json.loads((out / "training.json").read_text())["train_config"]
+    assert recorded["attribute_weights"] == {"pattern": 2.0, "neckline": 2.0} and recorded["n_images"] == 96
+    emb = create_embedder(f"local-dir:{out}")
+    vectors = emb.embed_texts(["a sketch of a red dress"])
+    assert vectors.shape == (1, 512) and np.isclose(np.linalg.norm(vectors), 1, atol=1e-3)
+
+
+def test_training_is_seeded(trained):
+    first, second, _ = trained
+    a, b = load_file(str(first / "open_clip_model.safetensors")), load_file(str(second / "open_clip_model.safetensors"))
+    assert a.keys() == b.keys()
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
