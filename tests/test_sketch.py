@@ -29,7 +29,7 @@ def test_default_size_and_determinism():
     assert a.size == (256, 256) and a.mode == "RGB"
     assert np.array_equal(np.asarray(a), np.asarray(b))
     assert not np.array_equal(np.asarray(a), np.asarray(c))  # seeded jitter
-    assert meta["renderer"] == "sketch-v2" and meta["rendered"]["primary_color"] == "red"
+    assert meta["renderer"] == "sketch-v3" and meta["rendered"]["primary_color"] == "red"
 
 
 def test_ten_categories_have_distinct_silhouettes():
@@ -49,6 +49,61 @@ def test_every_category_draws_its_construction_marks():
         imgs = {c: np.asarray(render({"category": c, **same}, size=256)[0]).astype(int) for c in CATEGORY_DEFAULTS}
         for a, b in itertools.combinations(imgs, 2):
             assert np.abs(imgs[a] - imgs[b]).max(-1).__gt__(60).sum() > 150, (colour, a, b)
+
+
+UPPER_BODY = ["top", "t-shirt", "shirt", "blouse", "sweater", "cardigan", "hoodie", "jacket", "blazer"]
+
+
+@pytest.mark.parametrize("pattern", ["solid", "polka dot", "stripes", "floral"])
+def test_construction_marks_survive_prints_at_the_embedders_input_size(pattern):
+    """Seen as the embedder sees it (resized to 112 px), every upper-body category still differs
+    from every other in 140+ pixels, on a print as on a plain garment (sketch-v2's 1-px marks
+    left 53 between a striped t-shirt and blouse)."""
+    from PIL import Image
+
+    same = {"sleeve_length": "long", "neckline": "crew", "primary_color": "navy", "secondary_color": "white",
+            "pattern": pattern, "background": "plain white"}
+    imgs = {c: np.asarray(render({"category": c, **same}, size=256)[0].resize((112, 112), Image.BICUBIC)).astype(int)
+            for c in UPPER_BODY}
+    for a, b in itertools.combinations(UPPER_BODY, 2):
+        assert (np.abs(imgs[a] - imgs[b]).max(-1) > 60).sum() >= 140, (pattern, a, b)
+
+
+def test_prints_keep_the_primary_colour_the_ground():
+    """The primary colour is the one a print is on: a garment's mean colour is nearer its primary
+    than its secondary for every print (a designer reads "red houndstooth" the same way)."""
+    from PIL import ImageFilter
+
+    from bffkit.taxonomy import load_taxonomy
+
+    primary, secondary = np.array(COLORS["red"], float), np.array(COLORS["navy"], float)
+    for pattern in load_taxonomy()["pattern"].value_names:
+        for seed in range(3):
+            attrs = {"category": "skirt", "primary_color": "red", "secondary_color": "navy", "background": "plain white"}
+            shape, _ = render({**attrs, "primary_color": "black", "pattern": "solid"}, seed=seed, size=256)
+            inside = np.asarray(shape.convert("L").point(lambda v: 255 if v < 60 else 0)
+                                .filter(ImageFilter.MinFilter(5))) > 0
+            mean = np.asarray(render({**attrs, "pattern": pattern}, seed=seed, size=256)[0])[inside].mean(0)
+            assert np.linalg.norm(mean - primary) < np.linalg.norm(mean - secondary), (pattern, seed, mean)
+
+
+def test_gold_and_silver_are_drawn_metallic_unless_a_finish_is_asked():
+    def spread(colour, **extra):
+        img, meta = render({"category": "skirt", "primary_color": colour, **PLAIN, **extra}, size=256)
+        return np.asarray(img).astype(float)[70:150, 110:150].std(axis=(0, 1)).mean(), meta["rendered"].get("surface")
+
+    for colour in ("gold", "silver"):
+        assert spread(colour)[0] > 10 and spread(colour)[1] == "metallic"
+        assert spread(colour, surface="matte") == (pytest.approx(0, abs=1), "matte")
+    assert spread("mustard")[0] < 1 and spread("mustard")[1] is None
+
+
+def test_a_hood_leaves_the_neckline_visible():
+    """The hood is drawn behind the neckline (sketch-v2 drew it over: square and scoop differed in 92 pixels)."""
+    imgs = [np.asarray(render({"category": "hoodie", "neckline": n, "primary_color": "navy", **PLAIN}, size=256)[0])
+            for n in ("crew", "v-neck", "square", "scoop")]
+    for x, y in itertools.combinations(imgs, 2):
+        assert (np.abs(x.astype(int) - y).max(-1) > 60).sum() >= 300
 
 
 @pytest.mark.parametrize("attribute, values, category", [

@@ -26,7 +26,7 @@ from PIL import Image, ImageChops, ImageDraw, ImageFilter
 DEFECT_MODES = ("wrong_color", "cropped", "smudged", "missing_sleeves")
 
 COLORS: dict[str, tuple[int, int, int]] = {
-    "black": (28, 28, 30), "white": (246, 246, 244), "ivory": (238, 230, 208), "grey": (128, 130, 134),
+    "black": (28, 28, 30), "white": (246, 246, 244), "ivory": (238, 226, 194), "grey": (128, 130, 134),
     "navy": (30, 42, 86), "blue": (40, 88, 200), "light blue": (150, 192, 232), "teal": (22, 138, 140),
     "green": (40, 150, 60), "sage": (156, 180, 140), "olive": (112, 116, 46), "emerald": (8, 112, 76),
     "red": (200, 28, 36), "burgundy": (110, 20, 40), "pink": (236, 72, 150), "blush": (236, 180, 182),
@@ -91,6 +91,9 @@ CATEGORY_DEFAULTS: dict[str, dict[str, str]] = {
     "jacket": {"sleeve_length": "long", "top_length": "hip-length", "opening_type": "zip-front"},
     "blazer": {"sleeve_length": "long", "lapel_type": "notched lapel", "opening_type": "single-breasted"},
 }
+# How far below the neck point each neckline's cut reaches (see `_neckline`).
+NECKLINE_DEPTH = {"crew": 0.035, "scoop": 0.075, "boat": 0.022, "v-neck": 0.12, "plunging": 0.21, "square": 0.07,
+                  "keyhole": 0.08, "cowl": 0.06}
 UPPER = {"top", "t-shirt", "shirt", "blouse", "sweater", "cardigan", "hoodie", "jacket", "blazer", "coat"}
 SURFACE_FROM_MATERIAL = {"denim": "denim twill", "satin": "satin sheen", "silk": "satin sheen",
                          "knit": "knit rib", "organza": "sheer", "tulle": "sheer", "chiffon": "sheer"}
@@ -200,21 +203,29 @@ class SketchRenderer:
         self._draw_garment(ImageDraw.Draw(mask), ImageDraw.Draw(details), frame, drawn, rng)
         texture = self._pattern(attrs.get("pattern", "solid"), attrs, base, secondary, rng)
         surface = attrs.get("surface") or SURFACE_FROM_MATERIAL.get(attrs.get("material", ""))
+        if surface is None and primary in ("gold", "silver"):
+            # gold and silver garments are lamé: the sheen is what tells gold from mustard and
+            # silver from white or grey
+            surface = drawn["surface"] = "metallic"
         texture = self._surface(texture, surface, rng)
-        alpha = mask if surface != "sheer" else mask.point(lambda v: v * 150 // 255)
+        # sheer fabric lets the ground through, but not so much that its colour turns into another
+        alpha = mask if surface != "sheer" else mask.point(lambda v: v * 190 // 255)
         canvas.paste(texture, (0, 0), alpha)
 
         # 4. Outline and construction lines
         # Construction lines inside the garment take the colour that shows on it (light on a
-        # navy coat, dark on a white shirt); the silhouette keeps the dark outline.
+        # navy coat, dark on a white shirt) on a band of the ground colour, so that a print
+        # cannot swallow them; the silhouette keeps the dark outline.
         edges = mask.filter(ImageFilter.FIND_EDGES).point(lambda v: 255 if v > 40 else 0)
+        if attrs.get("pattern", "solid") != "solid":
+            canvas.paste(base, (0, 0), ImageChops.multiply(details.filter(ImageFilter.MaxFilter(5)), alpha))
         canvas.paste(_contrast(base), (0, 0), ImageChops.multiply(details, mask))
         canvas.paste(OUTLINE, (0, 0), ImageChops.lighter(edges, ImageChops.subtract(details, mask)))
 
         # 5. Failure modes that act on the finished image
         if defect == "smudged":
             canvas = self._smudge(canvas, rng)
-        meta = {"renderer": "sketch-v2", "defect": defect, "rendered": drawn}
+        meta = {"renderer": "sketch-v3", "defect": defect, "rendered": drawn}
         return canvas, meta
 
     # ------------------------------------------------------------------ colour and background
@@ -244,7 +255,9 @@ class SketchRenderer:
     def _draw_garment(self, m: ImageDraw.ImageDraw, d: ImageDraw.ImageDraw, f: _Frame, a: dict, rng) -> None:
         cat = a["category"]
         fit = FIT_WIDTH.get(a.get("fit", "regular"), 1.0)
-        lw = max(1, int(round(f.len(0.006))))
+        # construction lines 3 px at 256: the embedder sees the flat at 112 px, where the 1-2 px
+        # lines of sketch-v2 fell under a pixel and the marks that tell a t-shirt from a top were lost
+        lw = max(1, int(round(f.len(0.011))))
         if cat in ("trousers", "jeans", "shorts"):
             self._trousers(m, d, f, a, fit, top=0.16, lw=lw, shorts=cat == "shorts")
             if cat == "jeans":
@@ -464,7 +477,7 @@ class SketchRenderer:
         for side in (-1, 1):  # scooped front pockets
             d.arc(f.box(0.5 + side * 0.16 - 0.07, 0.14, 0.5 + side * 0.16 + 0.07, 0.28),
                   90 if side < 0 else 0, 180 if side < 0 else 90, fill=255, width=lw)
-        d.rectangle(f.box(0.5 + waist_w * 0.45, 0.21, 0.5 + waist_w * 0.75, 0.245), outline=255, width=1)
+        d.rectangle(f.box(0.5 + waist_w * 0.45, 0.21, 0.5 + waist_w * 0.75, 0.245), outline=255, width=max(1, lw - 1))
 
     def _upper_details(self, m, d, f, a, fit, neck_y, waist_y, hem_y, lw) -> None:
         cat = a["category"]
@@ -491,7 +504,7 @@ class SketchRenderer:
             if opening == "zip-front":
                 for k in range(int((hem_y - neck_y) / 0.02)):
                     y = neck_y + 0.04 + k * 0.02
-                    d.line(f.pts([(0.492, y), (0.508, y)]), fill=255, width=1)
+                    d.line(f.pts([(0.492, y), (0.508, y)]), fill=255, width=max(1, lw - 1))
         lapel = a.get("lapel_type")
         if cat in ("coat", "blazer", "jacket") and lapel and lapel != "collarless":
             depth = 0.12 if lapel != "wide lapel" else 0.15
@@ -520,6 +533,9 @@ class SketchRenderer:
         if a.get("hood") or cat == "hoodie":
             m.ellipse(f.box(0.4, neck_y - 0.1, 0.6, neck_y + 0.03), fill=255)
             d.arc(f.box(0.43, neck_y - 0.07, 0.57, neck_y + 0.04), 180, 360, fill=255, width=lw)
+            neckline = a.get("neckline", "crew")
+            if neckline not in ("strapless", "off-the-shoulder", "sweetheart", "halter"):
+                self._neckline(m, d, f, neckline, neck_y, lw)  # the hood lies behind the neckline
         if a.get("pocket_type") == "kangaroo pocket":
             d.polygon(f.pts([(0.42, hem_y - 0.13), (0.58, hem_y - 0.13), (0.62, hem_y - 0.03), (0.38, hem_y - 0.03)]),
                       outline=255, width=lw)
@@ -550,9 +566,9 @@ class SketchRenderer:
     def _rib_band(d, f, x0, x1, y0, y1, lw) -> None:
         """A knitted rib band: two edges with vertical ribs between them."""
         d.line(f.pts([(x0, y0), (x1, y0)]), fill=255, width=lw)
-        for k in range(int((x1 - x0) / 0.02) + 1):
-            x = x0 + k * 0.02
-            d.line(f.pts([(x, y0), (x, y1)]), fill=255, width=1)
+        for k in range(int((x1 - x0) / 0.025) + 1):
+            x = x0 + k * 0.025
+            d.line(f.pts([(x, y0), (x, y1)]), fill=255, width=max(1, lw - 1))
 
     def _category_signature(self, m, d, f, a, fit, neck_y, waist_y, hem_y, lw) -> None:
         """What makes the garment that garment, drawn whatever else was requested.
@@ -567,18 +583,21 @@ class SketchRenderer:
         w = 0.13 * fit  # half-width of the body between armpit and hem
         pockets = not a.get("pocket_type")
         if cat == "t-shirt":
-            for dy in (0.018, 0.034):  # twin-needle cover stitch
-                d.line(f.pts([(0.5 - w, hem_y - dy), (0.5 + w, hem_y - dy)]), fill=255, width=1)
+            for dy in (0.02, 0.045):  # twin-needle cover stitch
+                d.line(f.pts([(0.5 - w, hem_y - dy), (0.5 + w, hem_y - dy)]), fill=255, width=max(1, lw - 1))
             d.rectangle(f.box(0.485, neck_y + 0.035, 0.515, neck_y + 0.055), fill=255)  # neck label
         elif cat == "blouse":
             yoke = neck_y + 0.085
             d.line(f.pts([(0.5 - w, yoke), (0.5 + w, yoke)]), fill=255, width=lw)
             for k in range(-3, 4):  # gathers under the yoke
-                d.line(f.pts([(0.5 + k * w / 4, yoke), (0.5 + k * w / 3.4, yoke + 0.06)]), fill=255, width=1)
-            for side in (-1, 1):  # a bow at the neck
-                d.polygon(f.pts([(0.5, neck_y + 0.04), (0.5 + side * 0.045, neck_y + 0.015),
-                                 (0.5 + side * 0.045, neck_y + 0.065)]), outline=255, width=lw)
-                d.line(f.pts([(0.5, neck_y + 0.04), (0.5 + side * 0.025, neck_y + 0.12)]), fill=255, width=lw)
+                d.line(f.pts([(0.5 + k * w / 4, yoke), (0.5 + k * w / 3.4, yoke + 0.06)]), fill=255,
+                       width=max(1, lw - 1))
+            # a bow under the neckline, not over it: the neckline is tagged too
+            bow = neck_y + NECKLINE_DEPTH.get(a.get("neckline", "v-neck"), 0.035) + 0.03
+            for side in (-1, 1):
+                d.polygon(f.pts([(0.5, bow), (0.5 + side * 0.045, bow - 0.025),
+                                 (0.5 + side * 0.045, bow + 0.025)]), outline=255, width=lw)
+                d.line(f.pts([(0.5, bow), (0.5 + side * 0.025, bow + 0.08)]), fill=255, width=lw)
         elif cat == "top":
             for side in (-1, 1):  # princess seams
                 d.line(f.pts([(0.5 + side * 0.1 * fit, 0.24), (0.5 + side * 0.06 * fit, waist_y),
@@ -623,21 +642,26 @@ class SketchRenderer:
     # ------------------------------------------------------------------ patterns and finishes
     def _pattern(self, pattern: str, a: Mapping[str, str], base, second, rng) -> Image.Image:
         w, h = self.width, self.height
-        scale = {"small": 0.6, "medium": 1.0, "large": 1.7}.get(a.get("pattern_scale", "medium"), 1.0)
-        unit = max(4.0, min(w, h) / 20.0 * scale * float(rng.uniform(0.85, 1.15)))
+        # a medium repeat of 1/15 of the canvas is 7.5 px at the embedder's 112 px (1/20 left small
+        # prints at 3 px, under what its first convolutions resolve)
+        scale = {"small": 0.7, "medium": 1.0, "large": 1.5}.get(a.get("pattern_scale", "medium"), 1.0)
+        unit = max(4.0, min(w, h) / 15.0 * scale * float(rng.uniform(0.85, 1.15)))
         X, Y = _grid(w, h)
         ox, oy = rng.uniform(0, unit * 4, size=2)
         Xs, Ys = X + ox, Y + oy
         base_arr = np.array(base, np.uint8)
         sec_arr = np.array(second, np.uint8)
         img = None
+        # Every print keeps the primary colour the ground (at least half of the garment) and its
+        # marks at least 2 px at 112: the embedder and a designer both read the colour from the
+        # ground, and a 1-px line at 256 vanishes at the model's input size.
         if pattern == "stripes":
             direction = a.get("stripe_direction", "horizontal")
             coord = {"vertical": Xs, "diagonal": (Xs + Ys) / math.sqrt(2)}.get(direction, Ys)
             sel = (coord % (unit * 1.6)) < unit * 0.6
         elif pattern == "check":
             p = unit * 1.2
-            a1, b1 = (Xs % (2 * p)) < p, (Ys % (2 * p)) < p
+            a1, b1 = (Xs % (2 * p)) < 0.7 * p, (Ys % (2 * p)) < 0.7 * p
             arr = np.where((a1 & b1)[..., None], sec_arr, np.where((a1 ^ b1)[..., None],
                            np.array(_mix(base, second, 0.5), np.uint8), base_arr))
             img = Image.fromarray(arr.astype(np.uint8), "RGB")
@@ -645,14 +669,15 @@ class SketchRenderer:
             tile = np.array([[1, 1, 1, 1, 0, 0, 0, 1], [1, 1, 1, 1, 0, 0, 1, 1], [1, 1, 1, 1, 0, 1, 1, 1],
                              [1, 1, 1, 1, 1, 1, 1, 1], [0, 0, 0, 1, 1, 1, 1, 0], [0, 0, 1, 0, 1, 1, 0, 0],
                              [0, 1, 0, 0, 1, 0, 0, 0], [1, 0, 0, 0, 0, 0, 0, 0]], bool)
-            cell = max(1.0, unit / 5.0)
-            sel = tile[(Ys / cell).astype(int) % 8, (Xs / cell).astype(int) % 8]
+            cell = max(1.0, unit / 3.2)
+            sel = ~tile[(Ys / cell).astype(int) % 8, (Xs / cell).astype(int) % 8]  # the 28 of 64 cells
         elif pattern == "geometric":
-            p = unit * 1.6
-            sel = (np.abs(Xs % p - p / 2) + np.abs(Ys % p - p / 2)) < p * 0.3
+            p = unit * 2.2  # triangles, larger than polka dots so the two stay apart at 112 px
+            u, v = Xs % p / p, Ys % p / p
+            sel = (v > 0.15) & (v < 0.85) & (np.abs(u - 0.5) < (v - 0.15) * 0.6)
         elif pattern == "chevron":
             p = unit * 1.6
-            sel = ((Ys + np.abs((Xs % p) - p / 2)) % p) < p * 0.45
+            sel = ((Ys + np.abs((Xs % p) - p / 2)) % p) < p * 0.38
         elif pattern == "argyle":
             p = unit * 2.2
             diamond = (np.abs(Xs % p - p / 2) / (p / 2) + np.abs(Ys % (p * 1.4) - p * 0.7) / (p * 0.7)) < 1
@@ -660,7 +685,7 @@ class SketchRenderer:
         elif pattern == "tie-dye":
             cx, cy = w * rng.uniform(0.35, 0.65), h * rng.uniform(0.35, 0.6)
             r = np.hypot(X - cx, Y - cy) + 6 * np.sin(np.arctan2(Y - cy, X - cx) * 6)
-            t = (0.5 + 0.5 * np.sin(r / unit * 1.3))[..., None]
+            t = ((0.5 + 0.5 * np.sin(r / unit * 1.3)) ** 2.5)[..., None]
             arr = base_arr * (1 - t) + sec_arr * t
             img = Image.fromarray(arr.astype(np.uint8), "RGB")
         elif pattern == "camouflage":
@@ -681,7 +706,8 @@ class SketchRenderer:
             elif pattern == "paisley":
                 self._paisley(draw, unit, second, rng)
             elif pattern == "abstract":
-                for _ in range(14):
+                # enough strokes that every garment, however small on the canvas, carries several
+                for _ in range(int(w * h / (unit * unit * 14))):
                     x, y = rng.uniform(0, w), rng.uniform(0, h)
                     ang = rng.uniform(0, math.pi)
                     ln = rng.uniform(unit * 2, unit * 6)
@@ -691,8 +717,10 @@ class SketchRenderer:
             elif pattern == "toile":
                 for _ in range(int(w * h / (unit * unit * 9))):
                     x, y = rng.uniform(0, w), rng.uniform(0, h)
-                    draw.arc([x, y, x + unit * 1.6, y + unit * 1.6], 0, 270, fill=second, width=1)
-                    draw.line([(x + unit * 0.8, y + unit * 0.8), (x + unit * 0.8, y + unit * 2)], fill=second)
+                    stroke = max(2, round(unit / 5))
+                    draw.arc([x, y, x + unit * 1.6, y + unit * 1.6], 0, 270, fill=second, width=stroke)
+                    draw.line([(x + unit * 0.8, y + unit * 0.8), (x + unit * 0.8, y + unit * 2)], fill=second,
+                              width=stroke)
             elif pattern == "graphic":
                 cx, cy = w / 2, h * 0.38
                 draw.rectangle([cx - unit * 2, cy - unit, cx + unit * 2, cy + unit], fill=second)
@@ -746,7 +774,7 @@ class SketchRenderer:
         for i, col in enumerate(colors):
             noise = rng.random((gh, gw)).astype(np.float32)
             field = np.asarray(Image.fromarray((noise * 255).astype(np.uint8), "L").resize((w, h), Image.BICUBIC))
-            out[field > 170 - i * 8] = col
+            out[field > 182 - i * 8] = col
         return Image.fromarray(out, "RGB")
 
     def _animal(self, draw, img, kind, base, second, unit, rng) -> None:
@@ -763,7 +791,7 @@ class SketchRenderer:
                 for col in range(int(w / p) + 2):
                     x = col * p + (p / 2 if row % 2 else 0)
                     y = row * p * 0.8
-                    draw.ellipse([x - p / 2, y - p / 2.5, x + p / 2, y + p / 2.5], outline=second, width=1)
+                    draw.ellipse([x - p / 2, y - p / 2.5, x + p / 2, y + p / 2.5], outline=second, width=max(2, round(unit / 6)))
         elif kind == "cow":
             blot = self._blotches(base, [(20, 20, 20)], rng, unit * 4)
             img.paste(blot)
@@ -828,7 +856,7 @@ class SketchGenerator:
 
     def __init__(self, width: int = 256, height: int = 256, defect_rate: float = 0.15, **_ignored):
         self.width, self.height, self.defect_rate = width, height, defect_rate
-        self.model = "sketch-v2"
+        self.model = "sketch-v3"
 
     def generate(self, specs: Sequence) -> Iterator:
         from . import ImageResult
