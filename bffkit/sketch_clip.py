@@ -253,8 +253,9 @@ def attribute_loss(img_features, attrs: list[dict], grey: np.ndarray, class_embe
         idx = torch.tensor([0 if attribute == "category" else block[attrs[i]["category"]] for i in rows])
         target = torch.tensor([values.index(attrs[i][attribute]) for i in rows])
         logits = scale * torch.einsum("nd,nvd->nv", img_features[rows], emb[idx])
-        losses.append(weights.get(attribute, 1.0) * F.cross_entropy(logits, target))
-        total += weights.get(attribute, 1.0)
+        weight = weights.get(attribute, 1.0)
+        losses.append(weight * F.cross_entropy(logits, target))
+        total += weight
     return torch.stack(losses).sum() / total
 
 

@@ -21,6 +21,15 @@ def render(attrs, seed=1, size=128, defect_rate=0.0):
     return SketchRenderer(size, size, defect_rate=defect_rate).render(attrs, seed)
 
 
+def garment_inside(attrs, seed, size=128) -> np.ndarray:
+    """The garment's inside, away from its outline: the same seed draws the same geometry, so it
+    is read from a plain black render of `attrs`."""
+    from PIL import ImageFilter
+
+    shape, _ = render({**attrs, "primary_color": "black", "pattern": "solid"}, seed=seed, size=size)
+    return np.asarray(shape.convert("L").point(lambda v: 255 if v < 60 else 0).filter(ImageFilter.MinFilter(5))) > 0
+
+
 def test_default_size_and_determinism():
     r = SketchRenderer()
     a, meta = r.render({"category": "dress", "primary_color": "red"}, seed=7)
@@ -72,17 +81,13 @@ def test_construction_marks_survive_prints_at_the_embedders_input_size(pattern):
 def test_prints_keep_the_primary_colour_the_ground():
     """The primary colour is the one a print is on: a garment's mean colour is nearer its primary
     than its secondary for every print (a designer reads "red houndstooth" the same way)."""
-    from PIL import ImageFilter
-
     from bffkit.taxonomy import load_taxonomy
 
     primary, secondary = np.array(COLORS["red"], float), np.array(COLORS["navy"], float)
     for pattern in load_taxonomy()["pattern"].value_names:
         for seed in range(3):
             attrs = {"category": "skirt", "primary_color": "red", "secondary_color": "navy", "background": "plain white"}
-            shape, _ = render({**attrs, "primary_color": "black", "pattern": "solid"}, seed=seed, size=256)
-            inside = np.asarray(shape.convert("L").point(lambda v: 255 if v < 60 else 0)
-                                .filter(ImageFilter.MinFilter(5))) > 0
+            inside = garment_inside(attrs, seed=seed, size=256)
             mean = np.asarray(render({**attrs, "pattern": pattern}, seed=seed, size=256)[0])[inside].mean(0)
             assert np.linalg.norm(mean - primary) < np.linalg.norm(mean - secondary), (pattern, seed, mean)
 
@@ -93,9 +98,11 @@ def test_gold_and_silver_are_drawn_metallic_unless_a_finish_is_asked():
         return np.asarray(img).astype(float)[70:150, 110:150].std(axis=(0, 1)).mean(), meta["rendered"].get("surface")
 
     for colour in ("gold", "silver"):
-        assert spread(colour)[0] > 10 and spread(colour)[1] == "metallic"
+        std, surface = spread(colour)
+        assert std > 10 and surface == "metallic"
         assert spread(colour, surface="matte") == (pytest.approx(0, abs=1), "matte")
-    assert spread("mustard")[0] < 1 and spread("mustard")[1] is None
+    std, surface = spread("mustard")
+    assert std < 1 and surface is None
 
 
 def test_a_hood_leaves_the_neckline_visible():
@@ -128,17 +135,12 @@ def test_necklines_and_sleeve_types_are_drawn_differently():
 
 
 def test_requested_colour_is_the_garment_colour():
-    from PIL import ImageFilter
-
     assert len(COLORS) >= 12
     palette = np.array(list(COLORS.values()), float)
     names = list(COLORS)
     for name in names:
         attrs = {"category": "dress", **PLAIN}
-        # the same seed draws the same geometry: take the garment's inside from a black render
-        shape, _ = render({**attrs, "primary_color": "black"}, seed=3)
-        inside = np.asarray(shape.convert("L").point(lambda v: 255 if v < 60 else 0)
-                            .filter(ImageFilter.MinFilter(5))) > 0
+        inside = garment_inside(attrs, seed=3)
         img, _ = render({**attrs, "primary_color": name}, seed=3)
         median = np.median(np.asarray(img)[inside].astype(float), axis=0)
         nearest = names[int(np.argmin(((palette - median) ** 2).sum(1)))]

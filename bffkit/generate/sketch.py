@@ -91,7 +91,8 @@ CATEGORY_DEFAULTS: dict[str, dict[str, str]] = {
     "jacket": {"sleeve_length": "long", "top_length": "hip-length", "opening_type": "zip-front"},
     "blazer": {"sleeve_length": "long", "lapel_type": "notched lapel", "opening_type": "single-breasted"},
 }
-# How far below the neck point each neckline's cut reaches (see `_neckline`).
+# How far below the neck point each neckline's cut reaches: `_neckline` cuts to these depths and
+# the blouse's bow sits under them.
 NECKLINE_DEPTH = {"crew": 0.035, "scoop": 0.075, "boat": 0.022, "v-neck": 0.12, "plunging": 0.21, "square": 0.07,
                   "keyhole": 0.08, "cowl": 0.06}
 UPPER = {"top", "t-shirt", "shirt", "blouse", "sweater", "cardigan", "hoodie", "jacket", "blazer", "coat"}
@@ -361,17 +362,18 @@ class SketchRenderer:
             d.line(f.pts([(0.5 + side * 0.05, top_y + 0.005), armpit]), fill=255, width=lw)
 
     def _neckline(self, m, d, f, neckline, top_y, lw) -> None:
-        y = top_y
+        y, depth = top_y, NECKLINE_DEPTH
         cut = {
-            "crew": lambda: m.ellipse(f.box(0.44, y - 0.035, 0.56, y + 0.035), fill=0),
-            "scoop": lambda: m.ellipse(f.box(0.41, y - 0.07, 0.59, y + 0.075), fill=0),
-            "boat": lambda: m.ellipse(f.box(0.38, y - 0.025, 0.62, y + 0.022), fill=0),
-            "v-neck": lambda: m.polygon(f.pts([(0.44, y - 0.01), (0.56, y - 0.01), (0.5, y + 0.12)]), fill=0),
-            "plunging": lambda: m.polygon(f.pts([(0.445, y - 0.01), (0.555, y - 0.01), (0.5, y + 0.21)]), fill=0),
-            "square": lambda: m.rectangle(f.box(0.43, y - 0.01, 0.57, y + 0.07), fill=0),
+            "crew": lambda: m.ellipse(f.box(0.44, y - 0.035, 0.56, y + depth["crew"]), fill=0),
+            "scoop": lambda: m.ellipse(f.box(0.41, y - 0.07, 0.59, y + depth["scoop"]), fill=0),
+            "boat": lambda: m.ellipse(f.box(0.38, y - 0.025, 0.62, y + depth["boat"]), fill=0),
+            "v-neck": lambda: m.polygon(f.pts([(0.44, y - 0.01), (0.56, y - 0.01), (0.5, y + depth["v-neck"])]), fill=0),
+            "plunging": lambda: m.polygon(f.pts([(0.445, y - 0.01), (0.555, y - 0.01), (0.5, y + depth["plunging"])]),
+                                           fill=0),
+            "square": lambda: m.rectangle(f.box(0.43, y - 0.01, 0.57, y + depth["square"]), fill=0),
             "keyhole": lambda: (m.ellipse(f.box(0.45, y - 0.03, 0.55, y + 0.03), fill=0),
-                                m.ellipse(f.box(0.48, y + 0.02, 0.52, y + 0.08), fill=0)),
-            "cowl": lambda: m.ellipse(f.box(0.42, y - 0.05, 0.58, y + 0.06), fill=0),
+                                m.ellipse(f.box(0.48, y + 0.02, 0.52, y + depth["keyhole"]), fill=0)),
+            "cowl": lambda: m.ellipse(f.box(0.42, y - 0.05, 0.58, y + depth["cowl"]), fill=0),
             "sweetheart": lambda: (m.ellipse(f.box(0.36, y - 0.04, 0.5, y + 0.025), fill=0),
                                    m.ellipse(f.box(0.5, y - 0.04, 0.64, y + 0.025), fill=0),
                                    m.polygon(f.pts([(0.47, y), (0.53, y), (0.5, y + 0.045)]), fill=0)),
