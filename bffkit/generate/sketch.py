@@ -92,9 +92,13 @@ CATEGORY_DEFAULTS: dict[str, dict[str, str]] = {
     "blazer": {"sleeve_length": "long", "lapel_type": "notched lapel", "opening_type": "single-breasted"},
 }
 # How far below the neck point each neckline's cut reaches: `_neckline` cuts to these depths and
-# the blouse's bow sits under them.
-NECKLINE_DEPTH = {"crew": 0.035, "scoop": 0.075, "boat": 0.022, "v-neck": 0.12, "plunging": 0.21, "square": 0.07,
-                  "keyhole": 0.08, "cowl": 0.06}
+# a blouse's bow and a t-shirt's label sit under them. The bodice's top edge lies 0.02 below the
+# neck point, so a shallower cut is a pixel or two at the embedder's 112 px: sketch-v3's boat
+# (0.022) and crew (0.035) were all but invisible and read as one another.
+NECKLINE_DEPTH = {"crew": 0.06, "scoop": 0.1, "boat": 0.045, "v-neck": 0.12, "plunging": 0.24, "square": 0.1,
+                  "keyhole": 0.12, "cowl": 0.06}
+# Half-widths of the round cuts: a boat neck runs nearly shoulder to shoulder, a crew hugs the neck.
+NECKLINE_HALF_WIDTH = {"crew": 0.065, "scoop": 0.1, "boat": 0.14}
 UPPER = {"top", "t-shirt", "shirt", "blouse", "sweater", "cardigan", "hoodie", "jacket", "blazer", "coat"}
 SURFACE_FROM_MATERIAL = {"denim": "denim twill", "satin": "satin sheen", "silk": "satin sheen",
                          "knit": "knit rib", "organza": "sheer", "tulle": "sheer", "chiffon": "sheer"}
@@ -226,7 +230,7 @@ class SketchRenderer:
         # 5. Failure modes that act on the finished image
         if defect == "smudged":
             canvas = self._smudge(canvas, rng)
-        meta = {"renderer": "sketch-v3", "defect": defect, "rendered": drawn}
+        meta = {"renderer": "sketch-v4", "defect": defect, "rendered": drawn}
         return canvas, meta
 
     # ------------------------------------------------------------------ colour and background
@@ -363,16 +367,22 @@ class SketchRenderer:
 
     def _neckline(self, m, d, f, neckline, top_y, lw) -> None:
         y, depth = top_y, NECKLINE_DEPTH
+
+        def oval(name):
+            hw = NECKLINE_HALF_WIDTH[name]
+            return f.box(0.5 - hw, y - 0.03, 0.5 + hw, y + depth[name])
+
         cut = {
-            "crew": lambda: m.ellipse(f.box(0.44, y - 0.035, 0.56, y + depth["crew"]), fill=0),
-            "scoop": lambda: m.ellipse(f.box(0.41, y - 0.07, 0.59, y + depth["scoop"]), fill=0),
-            "boat": lambda: m.ellipse(f.box(0.38, y - 0.025, 0.62, y + depth["boat"]), fill=0),
-            "v-neck": lambda: m.polygon(f.pts([(0.44, y - 0.01), (0.56, y - 0.01), (0.5, y + depth["v-neck"])]), fill=0),
-            "plunging": lambda: m.polygon(f.pts([(0.445, y - 0.01), (0.555, y - 0.01), (0.5, y + depth["plunging"])]),
+            "crew": lambda: m.ellipse(oval("crew"), fill=0),
+            "scoop": lambda: m.ellipse(oval("scoop"), fill=0),
+            "boat": lambda: m.ellipse(oval("boat"), fill=0),
+            "v-neck": lambda: m.polygon(f.pts([(0.43, y - 0.01), (0.57, y - 0.01), (0.5, y + depth["v-neck"])]), fill=0),
+            "plunging": lambda: m.polygon(f.pts([(0.43, y - 0.01), (0.57, y - 0.01), (0.5, y + depth["plunging"])]),
                                            fill=0),
             "square": lambda: m.rectangle(f.box(0.43, y - 0.01, 0.57, y + depth["square"]), fill=0),
-            "keyhole": lambda: (m.ellipse(f.box(0.45, y - 0.03, 0.55, y + 0.03), fill=0),
-                                m.ellipse(f.box(0.48, y + 0.02, 0.52, y + depth["keyhole"]), fill=0)),
+            # a small round neck and, apart from it, the keyhole itself (joined, they read as a V)
+            "keyhole": lambda: (m.ellipse(f.box(0.45, y - 0.03, 0.55, y + 0.045), fill=0),
+                                m.ellipse(f.box(0.47, y + 0.07, 0.53, y + depth["keyhole"]), fill=0)),
             "cowl": lambda: m.ellipse(f.box(0.42, y - 0.05, 0.58, y + depth["cowl"]), fill=0),
             "sweetheart": lambda: (m.ellipse(f.box(0.36, y - 0.04, 0.5, y + 0.025), fill=0),
                                    m.ellipse(f.box(0.5, y - 0.04, 0.64, y + 0.025), fill=0),
@@ -577,9 +587,9 @@ class SketchRenderer:
 
         Attributes alone (sleeves, neckline, length) draw a t-shirt, a blouse and a top the same;
         real flats tell them apart by construction: a t-shirt's stitched hem, a blouse's gathered
-        yoke and bow, a top's princess seams, a shirt's breast pocket, a hoodie's drawstrings, a
-        cardigan's open V front, a jacket's slash pockets, a blazer's breast welt and flap pockets,
-        a coat's belt. Without them no embedder could recover the category from the drawing.
+        yoke and bow, a top's princess seams, a shirt's breast pocket and shirt-tail hem, a
+        hoodie's drawstrings, a cardigan's open V front, a jacket's slash pockets, a blazer's
+        breast welt and flap pockets, a coat's belt. Without them no embedder could recover the category from the drawing.
         """
         cat = a["category"]
         w = 0.13 * fit  # half-width of the body between armpit and hem
@@ -587,7 +597,8 @@ class SketchRenderer:
         if cat == "t-shirt":
             for dy in (0.02, 0.045):  # twin-needle cover stitch
                 d.line(f.pts([(0.5 - w, hem_y - dy), (0.5 + w, hem_y - dy)]), fill=255, width=max(1, lw - 1))
-            d.rectangle(f.box(0.485, neck_y + 0.035, 0.515, neck_y + 0.055), fill=255)  # neck label
+            label = neck_y + NECKLINE_DEPTH.get(a.get("neckline", "crew"), 0.035) + 0.01  # below the neckline
+            d.rectangle(f.box(0.485, label, 0.515, label + 0.02), fill=255)  # neck label
         elif cat == "blouse":
             yoke = neck_y + 0.085
             d.line(f.pts([(0.5 - w, yoke), (0.5 + w, yoke)]), fill=255, width=lw)
@@ -607,6 +618,13 @@ class SketchRenderer:
         elif cat == "shirt":
             x = 0.5 + 0.06 * fit  # breast pocket on the wearer's left
             d.rectangle(f.box(x, neck_y + 0.09, x + 0.055, neck_y + 0.155), outline=255, width=lw)
+            # a shirt-tail hem: rounded below the front, cut up at the side vents. It is in the
+            # silhouette, which survives 112 px; a pocket and a collar alone read as a jacket's
+            hw = (0.145 if hem_y > waist_y + 0.06 else 0.13) * fit
+            m.chord(f.box(0.5 - w, hem_y - 0.035, 0.5 + w, hem_y + 0.035), 0, 180, fill=255)
+            for side in (-1, 1):
+                m.polygon(f.pts([(0.5 + side * (hw + 0.01), hem_y - 0.035), (0.5 + side * (hw + 0.01), hem_y + 0.01),
+                                 (0.5 + side * (hw - 0.035), hem_y + 0.01)]), fill=0)
         elif cat == "hoodie":
             for side in (-1, 1):  # drawstrings with aglets
                 d.line(f.pts([(0.5 + side * 0.03, neck_y + 0.02), (0.5 + side * 0.035, neck_y + 0.13)]),
@@ -619,7 +637,11 @@ class SketchRenderer:
                 d.line(f.pts([(0.5 + side * 0.06, neck_y - 0.005), (0.5 + side * 0.012, waist_y - 0.02)]),
                        fill=255, width=lw + 1)
         elif cat == "sweater":
-            d.arc(f.box(0.43, neck_y - 0.045, 0.57, neck_y + 0.06), 0, 180, fill=255, width=lw + 1)  # rib neckband
+            neckline = a.get("neckline", "crew")
+            if neckline in NECKLINE_HALF_WIDTH:  # a rib neckband along a round neckline
+                hw = NECKLINE_HALF_WIDTH[neckline]
+                d.arc(f.box(0.5 - hw - 0.02, neck_y - 0.03, 0.5 + hw + 0.02, neck_y + NECKLINE_DEPTH[neckline] + 0.025),
+                      0, 180, fill=255, width=lw + 1)
         elif cat == "jacket":
             d.rectangle(f.box(0.44, neck_y - 0.035, 0.56, neck_y + 0.01), outline=255, width=lw)  # stand collar
             m.rectangle(f.box(0.44, neck_y - 0.035, 0.56, neck_y + 0.01), fill=255)
@@ -708,18 +730,21 @@ class SketchRenderer:
             elif pattern == "paisley":
                 self._paisley(draw, unit, second, rng)
             elif pattern == "abstract":
-                # enough strokes that every garment, however small on the canvas, carries several
-                for _ in range(int(w * h / (unit * unit * 14))):
+                # enough strokes that every garment, however small on the canvas, carries several,
+                # each about half a repeat wide: wider ones covered a small garment in a block or
+                # two of colour that read as colour blocking or a solid
+                for _ in range(int(w * h / (unit * unit * 4))):
                     x, y = rng.uniform(0, w), rng.uniform(0, h)
                     ang = rng.uniform(0, math.pi)
-                    ln = rng.uniform(unit * 2, unit * 6)
-                    col = second if rng.random() < 0.6 else _mix(base, (255, 255, 255), 0.5)
+                    ln = rng.uniform(unit * 1.5, unit * 4)
+                    col = second if rng.random() < 0.7 else _mix(base, (255, 255, 255), 0.6)
                     draw.line([(x, y), (x + ln * math.cos(ang), y + ln * math.sin(ang))], fill=col,
-                              width=int(unit * 0.9))
+                              width=max(3, int(unit * 0.5)))
             elif pattern == "toile":
-                for _ in range(int(w * h / (unit * unit * 9))):
+                # dense enough that a small garment carries several motifs (sparser read as solid)
+                for _ in range(int(w * h / (unit * unit * 4.5))):
                     x, y = rng.uniform(0, w), rng.uniform(0, h)
-                    stroke = max(2, round(unit / 5))
+                    stroke = max(3, round(unit / 4.5))
                     draw.arc([x, y, x + unit * 1.6, y + unit * 1.6], 0, 270, fill=second, width=stroke)
                     draw.line([(x + unit * 0.8, y + unit * 0.8), (x + unit * 0.8, y + unit * 2)], fill=second,
                               width=stroke)
@@ -858,7 +883,7 @@ class SketchGenerator:
 
     def __init__(self, width: int = 256, height: int = 256, defect_rate: float = 0.15, **_ignored):
         self.width, self.height, self.defect_rate = width, height, defect_rate
-        self.model = "sketch-v3"
+        self.model = "sketch-v4"
 
     def generate(self, specs: Sequence) -> Iterator:
         from . import ImageResult
