@@ -102,12 +102,11 @@ def test_demo_selection_leaves_out_likely_artefacts(cli, tmp_path):
     from bffkit.dpp import select
     from bffkit.stages import load_round
 
+    demo = yaml.safe_load((DATA_DIR / "configs" / "demo.yaml").read_text())
     shares, pools, aware, flat = [], [], [], []
     for seed in (7, 1, 2):
-        cfg = yaml.safe_load((DATA_DIR / "configs" / "demo.yaml").read_text())
-        cfg.update(rounds=1, seed=seed)
         path = tmp_path / f"demo-{seed}.yaml"
-        path.write_text(yaml.safe_dump(cfg))
+        path.write_text(yaml.safe_dump({**demo, "rounds": 1, "seed": seed}))
         workspace = tmp_path / f"ws-{seed}"
         code, out, err = cli("run", "--no-notebooks", "--config", path, "--workspace", workspace, "--json")
         assert code == 0, err

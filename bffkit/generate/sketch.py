@@ -299,8 +299,8 @@ class SketchRenderer:
     def _bodice(self, m, d, f, a, fit, neck_y, waist_y, hem_y, lw) -> None:
         neckline = a.get("neckline", "crew")
         waist_y = min(waist_y, hem_y - 0.02)  # a cropped top ends above the natural waist
-        sw, ww = 0.165 * fit, (0.12 if a.get("silhouette") == "bodycon" else 0.13) * fit
-        hw = max(ww, 0.145 * fit) if hem_y > waist_y + 0.06 else ww
+        sw = 0.165 * fit
+        ww, hw = self._body_half_widths(a, fit, waist_y, hem_y)
         top_y = neck_y
         if neckline in ("strapless", "off-the-shoulder", "sweetheart"):
             top_y = 0.2
@@ -331,6 +331,13 @@ class SketchRenderer:
                                      (0.5 + side * (sw + 0.02), 0.21), (0.5 + side * 0.105, 0.21)]), fill=0)
                     m.line(f.pts([(0.5 + side * 0.085, top_y), (0.5 + side * 0.1, 0.21)]), fill=255, width=lw + 1)
         self._neckline(m, d, f, neckline, top_y, lw)
+
+    @staticmethod
+    def _body_half_widths(a, fit, waist_y, hem_y) -> tuple[float, float]:
+        """Half-widths of an upper body at the waist and at the hem (eased over the hip when the
+        hem falls below it)."""
+        ww = (0.12 if a.get("silhouette") == "bodycon" else 0.13) * fit
+        return ww, (max(ww, 0.145 * fit) if hem_y > waist_y + 0.06 else ww)
 
     def _sleeve(self, m, d, f, a, side, sw, top_y, armpit_y, lw) -> None:
         length = SLEEVE_LENGTH.get(a.get("sleeve_length", "long"), 0.38)
@@ -589,7 +596,8 @@ class SketchRenderer:
         real flats tell them apart by construction: a t-shirt's stitched hem, a blouse's gathered
         yoke and bow, a top's princess seams, a shirt's breast pocket and shirt-tail hem, a
         hoodie's drawstrings, a cardigan's open V front, a jacket's slash pockets, a blazer's
-        breast welt and flap pockets, a coat's belt. Without them no embedder could recover the category from the drawing.
+        breast welt and flap pockets, a coat's belt. Without them no embedder could recover the
+        category from the drawing.
         """
         cat = a["category"]
         w = 0.13 * fit  # half-width of the body between armpit and hem
@@ -620,7 +628,7 @@ class SketchRenderer:
             d.rectangle(f.box(x, neck_y + 0.09, x + 0.055, neck_y + 0.155), outline=255, width=lw)
             # a shirt-tail hem: rounded below the front, cut up at the side vents. It is in the
             # silhouette, which survives 112 px; a pocket and a collar alone read as a jacket's
-            hw = (0.145 if hem_y > waist_y + 0.06 else 0.13) * fit
+            _, hw = self._body_half_widths(a, fit, waist_y, hem_y)
             m.chord(f.box(0.5 - w, hem_y - 0.035, 0.5 + w, hem_y + 0.035), 0, 180, fill=255)
             for side in (-1, 1):
                 m.polygon(f.pts([(0.5 + side * (hw + 0.01), hem_y - 0.035), (0.5 + side * (hw + 0.01), hem_y + 0.01),
