@@ -30,6 +30,18 @@ def garment_inside(attrs, seed, size=128) -> np.ndarray:
     return np.asarray(shape.convert("L").point(lambda v: 255 if v < 60 else 0).filter(ImageFilter.MinFilter(5))) > 0
 
 
+def at_model_size(img) -> np.ndarray:
+    """A 256-px render as the embedder sees it (112 px), as int RGB."""
+    from PIL import Image
+
+    return np.asarray(img.resize((112, 112), Image.BICUBIC)).astype(int)
+
+
+def pixels_apart(x: np.ndarray, y: np.ndarray) -> int:
+    """How many pixels of two renders differ clearly (by more than 60 in some channel)."""
+    return int((np.abs(x.astype(int) - y).max(-1) > 60).sum())
+
+
 def test_default_size_and_determinism():
     r = SketchRenderer()
     a, meta = r.render({"category": "dress", "primary_color": "red"}, seed=7)
@@ -57,7 +69,7 @@ def test_every_category_draws_its_construction_marks():
         same = {"sleeve_length": "long", "neckline": "crew", "primary_color": colour, **PLAIN}
         imgs = {c: np.asarray(render({"category": c, **same}, size=256)[0]).astype(int) for c in CATEGORY_DEFAULTS}
         for a, b in itertools.combinations(imgs, 2):
-            assert np.abs(imgs[a] - imgs[b]).max(-1).__gt__(60).sum() > 150, (colour, a, b)
+            assert pixels_apart(imgs[a], imgs[b]) > 150, (colour, a, b)
 
 
 UPPER_BODY = ["top", "t-shirt", "shirt", "blouse", "sweater", "cardigan", "hoodie", "jacket", "blazer"]
@@ -68,14 +80,11 @@ def test_construction_marks_survive_prints_at_the_embedders_input_size(pattern):
     """Seen as the embedder sees it (resized to 112 px), every upper-body category still differs
     from every other in 140+ pixels, on a print as on a plain garment (sketch-v2's 1-px marks
     left 53 between a striped t-shirt and blouse)."""
-    from PIL import Image
-
     same = {"sleeve_length": "long", "neckline": "crew", "primary_color": "navy", "secondary_color": "white",
             "pattern": pattern, "background": "plain white"}
-    imgs = {c: np.asarray(render({"category": c, **same}, size=256)[0].resize((112, 112), Image.BICUBIC)).astype(int)
-            for c in UPPER_BODY}
+    imgs = {c: at_model_size(render({"category": c, **same}, size=256)[0]) for c in UPPER_BODY}
     for a, b in itertools.combinations(UPPER_BODY, 2):
-        assert (np.abs(imgs[a] - imgs[b]).max(-1) > 60).sum() >= 140, (pattern, a, b)
+        assert pixels_apart(imgs[a], imgs[b]) >= 140, (pattern, a, b)
 
 
 def test_prints_keep_the_primary_colour_the_ground():
@@ -111,21 +120,18 @@ def test_a_hood_leaves_the_neckline_visible():
     imgs = [np.asarray(render({"category": "hoodie", "neckline": n, "primary_color": "navy", **PLAIN}, size=256)[0])
             for n in ("crew", "v-neck", "square", "scoop")]
     for x, y in itertools.combinations(imgs, 2):
-        assert (np.abs(x.astype(int) - y).max(-1) > 60).sum() >= 250
+        assert pixels_apart(x, y) >= 250
 
 
 @pytest.mark.parametrize("category", ["t-shirt", "dress", "sweater"])
 def test_necklines_differ_at_the_embedders_input_size(category):
     """Seen at 112 px, every pair of necklines differs in 40+ pixels: sketch-v3's cuts reached
     0.002-0.015 of the canvas below the shoulder line, and crew and boat differed in 21-23."""
-    from PIL import Image
-
     necklines = ["crew", "scoop", "boat", "square", "v-neck", "plunging", "keyhole", "cowl"]
-    imgs = {n: np.asarray(render({"category": category, "neckline": n, "sleeve_length": "short", "primary_color": "navy",
-                                  **PLAIN}, seed=0, size=256)[0].resize((112, 112), Image.BICUBIC)).astype(int)
-            for n in necklines}
+    imgs = {n: at_model_size(render({"category": category, "neckline": n, "sleeve_length": "short",
+                                     "primary_color": "navy", **PLAIN}, seed=0, size=256)[0]) for n in necklines}
     for a, b in itertools.combinations(necklines, 2):
-        assert (np.abs(imgs[a] - imgs[b]).max(-1) > 60).sum() >= 40, (category, a, b)
+        assert pixels_apart(imgs[a], imgs[b]) >= 40, (category, a, b)
 
 
 def test_a_shirt_has_a_shirt_tail_hem():

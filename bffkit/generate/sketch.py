@@ -35,6 +35,8 @@ COLORS: dict[str, tuple[int, int, int]] = {
     "gold": (212, 175, 55), "silver": (192, 192, 200),
 }
 OUTLINE = (34, 34, 38)
+# The drawing's version, recorded with every image (`meta["renderer"]`, the generator's model name)
+RENDERER = "sketch-v4"
 
 BACKGROUNDS: dict[str, tuple[tuple[int, int, int], tuple[int, int, int]]] = {
     # (top colour, bottom colour) of a vertical gradient
@@ -230,7 +232,7 @@ class SketchRenderer:
         # 5. Failure modes that act on the finished image
         if defect == "smudged":
             canvas = self._smudge(canvas, rng)
-        meta = {"renderer": "sketch-v4", "defect": defect, "rendered": drawn}
+        meta = {"renderer": RENDERER, "defect": defect, "rendered": drawn}
         return canvas, meta
 
     # ------------------------------------------------------------------ colour and background
@@ -891,7 +893,7 @@ class SketchGenerator:
 
     def __init__(self, width: int = 256, height: int = 256, defect_rate: float = 0.15, **_ignored):
         self.width, self.height, self.defect_rate = width, height, defect_rate
-        self.model = "sketch-v4"
+        self.model = RENDERER
 
     def generate(self, specs: Sequence) -> Iterator:
         from . import ImageResult
