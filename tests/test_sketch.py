@@ -5,7 +5,7 @@ import itertools
 import numpy as np
 import pytest
 
-from bffkit.generate.sketch import COLORS, DEFECT_MODES, SketchGenerator, SketchRenderer
+from bffkit.generate.sketch import COLORS, DEFECT_MODES, PRINT_CONTRAST, SketchGenerator, SketchRenderer
 from bffkit.prompts import build_specs
 
 TEN = ["dress", "top", "shirt", "trousers", "jeans", "skirt", "shorts", "coat", "jacket", "jumpsuit"]
@@ -50,7 +50,7 @@ def test_default_size_and_determinism():
     assert a.size == (256, 256) and a.mode == "RGB"
     assert np.array_equal(np.asarray(a), np.asarray(b))
     assert not np.array_equal(np.asarray(a), np.asarray(c))  # seeded jitter
-    assert meta["renderer"] == "sketch-v4" and meta["rendered"]["primary_color"] == "red"
+    assert meta["renderer"] == "sketch-v5" and meta["rendered"]["primary_color"] == "red"
 
 
 def test_ten_categories_have_distinct_silhouettes():
@@ -92,10 +92,10 @@ def test_prints_keep_the_primary_colour_the_ground():
     than its secondary for every print (a designer reads "red houndstooth" the same way)."""
     from bffkit.taxonomy import load_taxonomy
 
-    primary, secondary = np.array(COLORS["red"], float), np.array(COLORS["navy"], float)
+    primary, secondary = np.array(COLORS["red"], float), np.array(COLORS["white"], float)
     for pattern in load_taxonomy()["pattern"].value_names:
         for seed in range(3):
-            attrs = {"category": "skirt", "primary_color": "red", "secondary_color": "navy", "background": "plain white"}
+            attrs = {"category": "skirt", "primary_color": "red", "secondary_color": "white", "background": "plain white"}
             inside = garment_inside(attrs, seed=seed, size=256)
             mean = np.asarray(render({**attrs, "pattern": pattern}, seed=seed, size=256)[0])[inside].mean(0)
             assert np.linalg.norm(mean - primary) < np.linalg.norm(mean - secondary), (pattern, seed, mean)
@@ -157,7 +157,7 @@ def test_every_print_shows_on_a_small_garment():
     from bffkit.taxonomy import load_taxonomy
 
     red = np.array(COLORS["red"], float)
-    attrs = {"category": "t-shirt", "sleeve_length": "short", "primary_color": "red", "secondary_color": "navy",
+    attrs = {"category": "t-shirt", "sleeve_length": "short", "primary_color": "red", "secondary_color": "white",
              "background": "plain white"}
     for pattern in load_taxonomy()["pattern"].value_names:
         if pattern == "solid":
@@ -167,6 +167,73 @@ def test_every_print_shows_on_a_small_garment():
             img = np.asarray(render({**attrs, "pattern": pattern}, seed=seed, size=256)[0]).astype(float)
             marked = (np.linalg.norm(img[inside] - red, axis=1) > 60).mean()
             assert marked >= 0.06, (pattern, seed, marked)
+
+
+def luminance_inside(img, inside) -> np.ndarray:
+    return np.asarray(img.convert("L")).astype(int)[inside]
+
+
+def test_a_print_as_dark_as_its_ground_is_drawn_in_a_colour_that_shows():
+    """Navy stripes on black, red dots on blue: no print at 112 px or in greyscale (sketch-v4 drew
+    them, and 0-12% of prints on such pairs were tagged right). The marks take the default
+    contrasting colour instead and the metadata records it; a secondary colour that shows, or one
+    asked of a solid garment, is kept."""
+    attrs = {"category": "skirt", "primary_color": "black", "pattern": "stripes", "background": "plain white"}
+    inside = garment_inside(attrs, seed=0, size=256)
+    img, meta = render({**attrs, "secondary_color": "navy"}, seed=0, size=256)
+    assert meta["rendered"]["secondary_color"] == "white"
+    assert (luminance_inside(img, inside) > 28 + PRINT_CONTRAST).mean() > 0.25
+    img, meta = render({**attrs, "secondary_color": "yellow"}, seed=0, size=256)
+    assert meta["rendered"]["secondary_color"] == "yellow"
+    assert np.linalg.norm(np.asarray(img)[inside].astype(float) - COLORS["yellow"], axis=1).min() < 30
+    _, meta = render({**attrs, "pattern": "solid", "secondary_color": "navy"}, seed=0, size=256)
+    assert meta["rendered"]["secondary_color"] == "navy"
+
+
+@pytest.mark.parametrize("kind", ["zebra", "tiger", "cow", "leopard", "snakeskin"])
+def test_animal_prints_show_on_a_dark_ground(kind):
+    """On a navy skirt the marks are light (sketch-v4 drew zebra, tiger and cow marks near black,
+    invisible on navy)."""
+    attrs = {"category": "skirt", "primary_color": "navy", "background": "plain white"}
+    inside = garment_inside(attrs, seed=0, size=256)
+    img, _ = render({**attrs, "pattern": "animal print", "animal_print": kind}, seed=0, size=256)
+    navy = 0.299 * COLORS["navy"][0] + 0.587 * COLORS["navy"][1] + 0.114 * COLORS["navy"][2]
+    assert (luminance_inside(img, inside) > navy + PRINT_CONTRAST).mean() > 0.1, kind
+
+
+@pytest.mark.parametrize("category", ["trousers", "skirt", "shorts", "t-shirt", "dress"])
+def test_a_graphic_is_drawn_on_the_garment(category):
+    """The logo and its two slogan lines sit on the garment, centred on its upper middle, on tops
+    and bottoms alike (they are placed from the garment's own mask, not a point of the canvas)."""
+    attrs = {"category": category, "primary_color": "red", "secondary_color": "white", "background": "plain white"}
+    inside = garment_inside(attrs, seed=0, size=256)
+    img, _ = render({**attrs, "pattern": "graphic"}, seed=0, size=256)
+    white = np.linalg.norm(np.asarray(img)[inside].astype(float) - COLORS["white"], axis=1) < 40
+    assert white.mean() > 0.06, (category, white.mean())
+
+
+def test_camouflage_covers_the_garment_in_four_tones():
+    """Interlocking blobs: the ground keeps 30-60% of a dress, the three other tones all show and
+    two of them cover 8% or more (sketch-v4's thresholded blobs left many garments one or two
+    patches)."""
+    attrs = {"category": "dress", "primary_color": "olive", "secondary_color": "camel", "background": "plain white"}
+    for seed in range(4):
+        inside = garment_inside(attrs, seed=seed, size=256)
+        img = np.asarray(render({**attrs, "pattern": "camouflage"}, seed=seed, size=256)[0])[inside].astype(int)
+        _, counts = np.unique(img, axis=0, return_counts=True)
+        shares = np.sort(counts / counts.sum())[::-1]
+        assert 0.3 <= shares[0] <= 0.6 and shares[2] >= 0.08 and shares[3] >= 0.01, (seed, shares[:5])
+
+
+def test_argyle_has_overcheck_lines():
+    """Argyle's diagonal lines run over every diamond, in the colour that shows on the ground
+    (alternate diamonds alone, scattered over a garment, were tagged floral)."""
+    attrs = {"category": "skirt", "primary_color": "red", "secondary_color": "yellow", "background": "plain white"}
+    inside = garment_inside(attrs, seed=0, size=256)
+    img = np.asarray(render({**attrs, "pattern": "argyle"}, seed=0, size=256)[0])[inside].astype(float)
+    lines = np.linalg.norm(img - (250, 250, 248), axis=1) < 4  # the colour that shows on red
+    diamonds = np.linalg.norm(img - COLORS["yellow"], axis=1) < 16
+    assert lines.mean() > 0.05 and diamonds.mean() > 0.1, (lines.mean(), diamonds.mean())
 
 
 @pytest.mark.parametrize("attribute, values, category", [

@@ -26,8 +26,8 @@ from PIL import Image, ImageChops, ImageDraw, ImageFilter
 DEFECT_MODES = ("wrong_color", "cropped", "smudged", "missing_sleeves")
 
 COLORS: dict[str, tuple[int, int, int]] = {
-    "black": (28, 28, 30), "white": (246, 246, 244), "ivory": (238, 226, 194), "grey": (128, 130, 134),
-    "navy": (30, 42, 86), "blue": (40, 88, 200), "light blue": (150, 192, 232), "teal": (22, 138, 140),
+    "black": (28, 28, 30), "white": (246, 246, 244), "ivory": (236, 224, 180), "grey": (128, 130, 134),
+    "navy": (26, 40, 100), "blue": (40, 88, 200), "light blue": (150, 192, 232), "teal": (22, 138, 140),
     "green": (40, 150, 60), "sage": (156, 180, 140), "olive": (112, 116, 46), "emerald": (8, 112, 76),
     "red": (200, 28, 36), "burgundy": (110, 20, 40), "pink": (236, 72, 150), "blush": (236, 180, 182),
     "orange": (238, 118, 26), "coral": (246, 128, 108), "yellow": (248, 214, 40), "mustard": (206, 160, 30),
@@ -35,8 +35,10 @@ COLORS: dict[str, tuple[int, int, int]] = {
     "gold": (212, 175, 55), "silver": (192, 192, 200),
 }
 OUTLINE = (34, 34, 38)
+# The least luminance difference between a print's marks and its ground (0-255 scale)
+PRINT_CONTRAST = 60
 # The drawing's version, recorded with every image (`meta["renderer"]`, the generator's model name)
-RENDERER = "sketch-v4"
+RENDERER = "sketch-v5"
 
 BACKGROUNDS: dict[str, tuple[tuple[int, int, int], tuple[int, int, int]]] = {
     # (top colour, bottom colour) of a vertical gradient
@@ -97,10 +99,10 @@ CATEGORY_DEFAULTS: dict[str, dict[str, str]] = {
 # a blouse's bow and a t-shirt's label sit under them. The bodice's top edge lies 0.02 below the
 # neck point, so a shallower cut is a pixel or two at the embedder's 112 px: sketch-v3's boat
 # (0.022) and crew (0.035) were all but invisible and read as one another.
-NECKLINE_DEPTH = {"crew": 0.06, "scoop": 0.1, "boat": 0.045, "v-neck": 0.12, "plunging": 0.24, "square": 0.1,
-                  "keyhole": 0.12, "cowl": 0.06}
+NECKLINE_DEPTH = {"crew": 0.06, "scoop": 0.13, "boat": 0.045, "v-neck": 0.12, "plunging": 0.24, "square": 0.1,
+                  "keyhole": 0.16, "cowl": 0.06}
 # Half-widths of the round cuts: a boat neck runs nearly shoulder to shoulder, a crew hugs the neck.
-NECKLINE_HALF_WIDTH = {"crew": 0.065, "scoop": 0.1, "boat": 0.14}
+NECKLINE_HALF_WIDTH = {"crew": 0.065, "scoop": 0.095, "boat": 0.14}
 UPPER = {"top", "t-shirt", "shirt", "blouse", "sweater", "cardigan", "hoodie", "jacket", "blazer", "coat"}
 SURFACE_FROM_MATERIAL = {"denim": "denim twill", "satin": "satin sheen", "silk": "satin sheen",
                          "knit": "knit rib", "organza": "sheer", "tulle": "sheer", "chiffon": "sheer"}
@@ -147,9 +149,26 @@ def _mix(a, b, t: float) -> tuple[int, int, int]:
     return tuple(int(round(x * (1 - t) + y * t)) for x, y in zip(a, b))
 
 
+def _luminance(color) -> float:
+    return 0.299 * color[0] + 0.587 * color[1] + 0.114 * color[2]
+
+
+def _chest_point(mask: Image.Image) -> tuple[float, float]:
+    """Where a graphic goes: the garment pixel nearest to a point 30% down its bounding box, centred.
+
+    (A fixed point on the canvas missed the garment of most skirts and trousers.)
+    """
+    m = np.asarray(mask) > 127
+    ys, xs = np.nonzero(m)
+    if not len(xs):
+        return m.shape[1] / 2, m.shape[0] * 0.38
+    tx, ty = (xs.min() + xs.max()) / 2, ys.min() + 0.3 * (ys.max() - ys.min())
+    k = int(np.argmin((xs - tx) ** 2 + (ys - ty) ** 2))
+    return float(xs[k]), float(ys[k])
+
+
 def _contrast(color) -> tuple[int, int, int]:
-    lum = 0.299 * color[0] + 0.587 * color[1] + 0.114 * color[2]
-    return (250, 250, 248) if lum < 140 else (30, 30, 34)
+    return (250, 250, 248) if _luminance(color) < 140 else (30, 30, 34)
 
 
 class SketchRenderer:
@@ -201,14 +220,14 @@ class SketchRenderer:
             shift = float(rng.uniform(0.28, 0.4))
             frame.dx, frame.dy = [(shift, 0), (-shift, 0), (0, shift), (0, -shift)][side]
         base = self._color(primary, rng)
-        secondary = self._color(attrs.get("secondary_color") or self._default_secondary(primary, attrs), rng)
+        secondary = self._color(self._print_color(primary, attrs, drawn), rng)
         canvas = self._background(attrs.get("background", "plain white"), rng)
 
         # 3. Garment mask, then fill it with the pattern and fabric finish
         mask = Image.new("L", (self.width, self.height), 0)
         details = Image.new("L", (self.width, self.height), 0)
         self._draw_garment(ImageDraw.Draw(mask), ImageDraw.Draw(details), frame, drawn, rng)
-        texture = self._pattern(attrs.get("pattern", "solid"), attrs, base, secondary, rng)
+        texture = self._pattern(attrs.get("pattern", "solid"), attrs, base, secondary, rng, mask)
         surface = attrs.get("surface") or SURFACE_FROM_MATERIAL.get(attrs.get("material", ""))
         if surface is None and primary in ("gold", "silver"):
             # gold and silver garments are lamé: the sheen is what tells gold from mustard and
@@ -242,11 +261,27 @@ class SketchRenderer:
         return tuple(int(np.clip(c + d, 0, 255)) for c, d in zip((r, g, b), j))
 
     @staticmethod
-    def _default_secondary(primary: str, attrs: Mapping[str, str]) -> str:
+    def _print_color(primary: str, attrs: Mapping[str, str], drawn: dict) -> str:
+        """The colour a print's marks are drawn in: the secondary colour if it shows on the ground.
+
+        A print in a colour as light or dark as its ground does not show (navy stripes on black,
+        red dots on blue: no print at all at the embedder's 112 px, or in greyscale), so such a
+        secondary gives way to the default one (white on dark grounds, navy or black on light
+        ones) and `drawn` records the colour used.
+        """
+        lum = _luminance(COLORS.get(primary, COLORS["navy"]))
         if attrs.get("pattern") == "animal print":
-            return "black" if primary not in ("black", "navy", "brown") else "camel"
-        return "white" if primary in ("black", "navy", "burgundy", "emerald", "red", "blue", "purple", "brown",
-                                      "teal", "green", "olive", "grey") else "navy"
+            default = "black" if lum > 100 else "camel"
+        else:
+            default = "white" if lum < 140 else "navy"
+        wanted = attrs.get("secondary_color")
+        if wanted is None:
+            return default
+        if attrs.get("pattern", "solid") != "solid" and \
+                abs(_luminance(COLORS.get(wanted, COLORS["navy"])) - lum) < PRINT_CONTRAST:
+            drawn["secondary_color"] = default
+            return default
+        return wanted
 
     def _background(self, name: str, rng) -> Image.Image:
         top, bottom = BACKGROUNDS.get(name, BACKGROUNDS["plain white"])
@@ -388,10 +423,10 @@ class SketchRenderer:
             "v-neck": lambda: m.polygon(f.pts([(0.43, y - 0.01), (0.57, y - 0.01), (0.5, y + depth["v-neck"])]), fill=0),
             "plunging": lambda: m.polygon(f.pts([(0.43, y - 0.01), (0.57, y - 0.01), (0.5, y + depth["plunging"])]),
                                            fill=0),
-            "square": lambda: m.rectangle(f.box(0.43, y - 0.01, 0.57, y + depth["square"]), fill=0),
+            "square": lambda: m.rectangle(f.box(0.41, y - 0.01, 0.59, y + depth["square"]), fill=0),
             # a small round neck and, apart from it, the keyhole itself (joined, they read as a V)
             "keyhole": lambda: (m.ellipse(f.box(0.45, y - 0.03, 0.55, y + 0.045), fill=0),
-                                m.ellipse(f.box(0.47, y + 0.07, 0.53, y + depth["keyhole"]), fill=0)),
+                                m.ellipse(f.box(0.46, y + 0.075, 0.54, y + depth["keyhole"]), fill=0)),
             "cowl": lambda: m.ellipse(f.box(0.42, y - 0.05, 0.58, y + depth["cowl"]), fill=0),
             "sweetheart": lambda: (m.ellipse(f.box(0.36, y - 0.04, 0.5, y + 0.025), fill=0),
                                    m.ellipse(f.box(0.5, y - 0.04, 0.64, y + 0.025), fill=0),
@@ -674,11 +709,13 @@ class SketchRenderer:
             d.line(f.pts([(0.5 + 0.03, y), (0.5 + 0.06, y + 0.1)]), fill=255, width=lw + 1)
 
     # ------------------------------------------------------------------ patterns and finishes
-    def _pattern(self, pattern: str, a: Mapping[str, str], base, second, rng) -> Image.Image:
+    def _pattern(self, pattern: str, a: Mapping[str, str], base, second, rng, mask: Image.Image) -> Image.Image:
         w, h = self.width, self.height
         # a medium repeat of 1/15 of the canvas is 7.5 px at the embedder's 112 px (1/20 left small
         # prints at 3 px, under what its first convolutions resolve)
-        scale = {"small": 0.7, "medium": 1.0, "large": 1.5}.get(a.get("pattern_scale", "medium"), 1.0)
+        # (1.5x for large left a small garment one or two repeats: 0.28 of large prints were
+        # tagged right against 0.49 of medium ones)
+        scale = {"small": 0.8, "medium": 1.0, "large": 1.25}.get(a.get("pattern_scale", "medium"), 1.0)
         unit = max(4.0, min(w, h) / 15.0 * scale * float(rng.uniform(0.85, 1.15)))
         X, Y = _grid(w, h)
         ox, oy = rng.uniform(0, unit * 4, size=2)
@@ -713,9 +750,15 @@ class SketchRenderer:
             p = unit * 1.6
             sel = ((Ys + np.abs((Xs % p) - p / 2)) % p) < p * 0.38
         elif pattern == "argyle":
+            # every other diamond filled, and the lattice's diagonal overcheck lines over all of
+            # them (filled diamonds alone, scattered over a garment, were tagged floral)
             p = unit * 2.2
-            diamond = (np.abs(Xs % p - p / 2) / (p / 2) + np.abs(Ys % (p * 1.4) - p * 0.7) / (p * 0.7)) < 1
-            sel = diamond & (((Xs // p + Ys // (p * 1.4)) % 2) == 0)
+            dist = np.abs(Xs % p - p / 2) / (p / 2) + np.abs(Ys % (p * 1.4) - p * 0.7) / (p * 0.7)
+            diamond = (dist < 1) & (((Xs // p + Ys // (p * 1.4)) % 2) == 0)
+            line = np.abs(dist - 1) < max(2.5, unit * 0.16) / (p / 2)
+            arr = np.where(line[..., None], np.array(_contrast(base), np.uint8),
+                           np.where(diamond[..., None], sec_arr, base_arr))
+            img = Image.fromarray(arr.astype(np.uint8), "RGB")
         elif pattern == "tie-dye":
             cx, cy = w * rng.uniform(0.35, 0.65), h * rng.uniform(0.35, 0.6)
             r = np.hypot(X - cx, Y - cy) + 6 * np.sin(np.arctan2(Y - cy, X - cx) * 6)
@@ -723,7 +766,7 @@ class SketchRenderer:
             arr = base_arr * (1 - t) + sec_arr * t
             img = Image.fromarray(arr.astype(np.uint8), "RGB")
         elif pattern == "camouflage":
-            img = self._blotches(base, [second, _mix(base, (0, 0, 0), 0.4), _mix(second, base, 0.5)], rng, unit * 3)
+            img = self._camouflage(base, [second, _mix(base, (0, 0, 0), 0.4), _mix(second, base, 0.5)], rng, unit * 2.2)
         else:
             sel = None
         if img is None and sel is not None:
@@ -738,18 +781,22 @@ class SketchRenderer:
             elif pattern == "animal print":
                 self._animal(draw, img, a.get("animal_print", "leopard"), base, second, unit, rng)
             elif pattern == "paisley":
-                self._paisley(draw, unit, second, rng)
+                self._paisley(draw, unit, second, base, rng)
             elif pattern == "abstract":
-                # enough strokes that every garment, however small on the canvas, carries several,
-                # each about half a repeat wide: wider ones covered a small garment in a block or
-                # two of colour that read as colour blocking or a solid
-                for _ in range(int(w * h / (unit * unit * 4))):
-                    x, y = rng.uniform(0, w), rng.uniform(0, h)
-                    ang = rng.uniform(0, math.pi)
-                    ln = rng.uniform(unit * 1.5, unit * 4)
-                    col = second if rng.random() < 0.7 else _mix(base, (255, 255, 255), 0.6)
-                    draw.line([(x, y), (x + ln * math.cos(ang), y + ln * math.sin(ang))], fill=col,
-                              width=max(3, int(unit * 0.5)))
+                # long swooping brush strokes at every angle, in two colours, dense enough that a
+                # small garment carries several (short straight strokes scattered like petals
+                # were tagged floral)
+                for _ in range(int(w * h / (unit * unit * 5))):
+                    x, y = rng.uniform(-unit, w + unit), rng.uniform(-unit, h + unit)
+                    ang, ln = rng.uniform(0, math.pi), rng.uniform(unit * 4, unit * 8)
+                    bend, phase = unit * rng.uniform(0.4, 0.9), rng.uniform(0, math.pi)
+                    t = np.linspace(0, 1, 12)
+                    off = bend * np.sin(phase + t * math.pi * 1.5)
+                    xs = x + t * ln * math.cos(ang) - off * math.sin(ang)
+                    ys = y + t * ln * math.sin(ang) + off * math.cos(ang)
+                    col = second if rng.random() < 0.65 else _mix(base, _contrast(base), 0.6)
+                    draw.line(list(zip(xs.tolist(), ys.tolist())), fill=col, width=max(4, int(unit * 0.4)),
+                              joint="curve")
             elif pattern == "toile":
                 # dense enough that a small garment carries several motifs (sparser read as solid)
                 for _ in range(int(w * h / (unit * unit * 4.5))):
@@ -759,9 +806,13 @@ class SketchRenderer:
                     draw.line([(x + unit * 0.8, y + unit * 0.8), (x + unit * 0.8, y + unit * 2)], fill=second,
                               width=stroke)
             elif pattern == "graphic":
-                cx, cy = w / 2, h * 0.38
-                draw.rectangle([cx - unit * 2, cy - unit, cx + unit * 2, cy + unit], fill=second)
-                draw.ellipse([cx - unit * 0.6, cy - unit * 0.6, cx + unit * 0.6, cy + unit * 0.6], fill=base)
+                # a logo over two lines of slogan, on the chest (or the garment's upper middle)
+                cx, cy = _chest_point(mask)
+                draw.rectangle([cx - unit * 2, cy - unit * 1.2, cx + unit * 2, cy + unit * 0.8], fill=second)
+                draw.ellipse([cx - unit * 0.6, cy - unit * 0.8, cx + unit * 0.6, cy + unit * 0.4], fill=base)
+                for k, half in enumerate((1.8, 1.2)):
+                    y = cy + unit * (1.3 + 0.8 * k)
+                    draw.rectangle([cx - unit * half, y, cx + unit * half, y + max(4.0, unit * 0.35)], fill=second)
         return img
 
     def _dots(self, draw, unit, color, rng) -> None:
@@ -794,14 +845,16 @@ class SketchRenderer:
             leaf = (60, 120, 60)
             draw.ellipse([x + r, y + r * 0.6, x + r * 1.9, y + r * 1.0], fill=leaf)
 
-    def _paisley(self, draw, unit, color, rng) -> None:
+    def _paisley(self, draw, unit, color, ground, rng) -> None:
         w, h = self.width, self.height
-        for _ in range(int(w * h / (unit * unit * 8))):
+        for _ in range(int(w * h / (unit * unit * 6))):
             x, y = rng.uniform(-unit, w), rng.uniform(-unit, h)
             r = unit * rng.uniform(0.7, 1.1)
-            draw.ellipse([x - r, y - r, x + r, y + r], outline=color, width=max(1, int(unit / 5)))
+            # a filled teardrop with an eye in the ground colour (outlined ones read as toile)
+            draw.ellipse([x - r, y - r, x + r, y + r], fill=color)
             draw.polygon([(x + r * 0.7, y - r * 0.7), (x + r * 2.0, y - r * 1.8), (x + r, y)], fill=color)
-            draw.ellipse([x - r * 0.35, y - r * 0.35, x + r * 0.35, y + r * 0.35], fill=color)
+            draw.ellipse([x - r * 0.5, y - r * 0.5, x + r * 0.5, y + r * 0.5], fill=ground)
+            draw.ellipse([x - r * 0.2, y - r * 0.2, x + r * 0.2, y + r * 0.2], fill=color)
 
     def _blotches(self, base, colors, rng, size) -> Image.Image:
         """Low-frequency noise thresholded into blobs (camouflage, cow print)."""
@@ -814,10 +867,28 @@ class SketchRenderer:
             out[field > 182 - i * 8] = col
         return Image.fromarray(out, "RGB")
 
+    def _camouflage(self, base, colors, rng, size) -> Image.Image:
+        """Interlocking blobs: each pixel takes the ground's or one of `colors` by the highest of
+        their smooth noise fields, the ground's raised so that it keeps ~40% of the garment.
+
+        (Thresholded blobs of 3 repeats left many garments one or two patches: 0.27 tagged right.)
+        """
+        w, h = self.width, self.height
+        gw, gh = int(w / size) + 3, int(h / size) + 3
+        fields = np.stack([np.asarray(Image.fromarray(rng.random((gh, gw)).astype(np.float32), "F")
+                                      .resize((w, h), Image.BICUBIC)) for _ in range(len(colors) + 1)])
+        fields[0] += 0.14
+        palette = np.array([base, *colors], np.uint8)
+        return Image.fromarray(palette[fields.argmax(0)], "RGB")
+
     def _animal(self, draw, img, kind, base, second, unit, rng) -> None:
         w, h = self.width, self.height
+        # the marks contrast with the ground: near black on light grounds, cream on dark ones
+        # (black zebra stripes on a navy coat do not show)
+        light_ground = _luminance(base) > 100
         if kind in ("zebra", "tiger"):
-            col = (20, 20, 20) if kind == "zebra" else (30, 20, 10)
+            dark, light = ((20, 20, 20), (236, 232, 220)) if kind == "zebra" else ((30, 20, 10), (236, 196, 130))
+            col = dark if light_ground else light
             for k in range(int(h / unit) + 2):
                 y0 = k * unit * 1.3 + rng.uniform(0, unit)
                 pts = [(x, y0 + unit * 0.5 * math.sin(x / (unit * 1.5) + k)) for x in np.linspace(-5, w + 5, 12)]
@@ -828,23 +899,22 @@ class SketchRenderer:
                 for col in range(int(w / p) + 2):
                     x = col * p + (p / 2 if row % 2 else 0)
                     y = row * p * 0.8
-                    draw.ellipse([x - p / 2, y - p / 2.5, x + p / 2, y + p / 2.5], outline=second, width=max(2, round(unit / 6)))
+                    draw.ellipse([x - p / 2, y - p / 2.5, x + p / 2, y + p / 2.5], outline=second,
+                                 width=max(5, round(unit / 3.5)))  # >= 2 px at 112
         elif kind == "cow":
-            blot = self._blotches(base, [(20, 20, 20)], rng, unit * 4)
+            blot = self._blotches(base, [(20, 20, 20) if light_ground else (240, 236, 226)], rng, unit * 4)
             img.paste(blot)
         else:  # leopard, cheetah: rosettes and spots
-            lum = 0.299 * base[0] + 0.587 * base[1] + 0.114 * base[2]
-            # spots must contrast with the ground: dark rosettes on light grounds, light on dark
-            dark = (40, 26, 16) if lum > 110 else _mix(base, (240, 226, 200), 0.6)
+            dark = (40, 26, 16) if light_ground else _mix(base, (240, 226, 200), 0.6)
             n = int(w * h / (unit * unit * 2.2))
             for _ in range(n):
                 x, y = rng.uniform(0, w), rng.uniform(0, h)
                 r = unit * rng.uniform(0.3, 0.6)
                 if kind == "leopard":
                     draw.arc([x - r, y - r, x + r, y + r], rng.uniform(0, 90), rng.uniform(240, 330),
-                             fill=dark, width=max(2, int(r * 0.45)))
+                             fill=dark, width=max(4, int(r * 0.6)))  # >= 2 px at 112
                 else:
-                    draw.ellipse([x - r * 0.6, y - r * 0.6, x + r * 0.6, y + r * 0.6], fill=dark)
+                    draw.ellipse([x - r * 0.75, y - r * 0.75, x + r * 0.75, y + r * 0.75], fill=dark)
 
     def _surface(self, img: Image.Image, surface: str | None, rng) -> Image.Image:
         if surface in (None, "matte", "sheer"):
@@ -855,7 +925,8 @@ class SketchRenderer:
         if surface in ("satin sheen", "glossy", "metallic"):
             phase = float(rng.uniform(0, w))
             band = np.exp(-(((X + Y * 0.6 - phase) % (w * 0.9)) - w * 0.3) ** 2 / (2 * (w * 0.08) ** 2))
-            strength = {"satin sheen": 110, "glossy": 150, "metallic": 170}[surface]
+            # (a metallic sheen of 170 turned most of a silver garment white: silver was tagged white)
+            strength = {"satin sheen": 110, "glossy": 150, "metallic": 120}[surface]
             arr += band[..., None] * strength
             if surface == "metallic":
                 arr += rng.normal(0, 18, size=(h, w, 1)).astype(np.float32)
