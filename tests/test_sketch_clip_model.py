@@ -14,14 +14,14 @@ from bffkit.tagging import VLTTagger, evaluate_tagger
 
 MODEL_DIR = DATA_DIR / "models" / "sketch-clip"
 # Issue 4 asks for category 0.95, primary colour 0.90, pattern 0.85, length 0.80, sleeve length
-# 0.80, neckline 0.70. The shipped weights (27 minutes of training on 2 cores, sketch-v4 renders)
-# reach 0.952, 0.845, 0.558, 0.934, 0.900 and 0.666 (training.json): category, length and sleeve
+# 0.80, neckline 0.70. The shipped weights (27 minutes of training on 2 cores, sketch-v5 renders)
+# reach 0.968, 0.875, 0.615, 0.941, 0.904 and 0.681 (training.json): category, length and sleeve
 # length are met, the rest are short and the issue stays open. These floors guard what ships
 # against regressions (measured minus a margin).
 TARGETS = {"category": 0.95, "primary_color": 0.90, "pattern": 0.85, "length": 0.80, "sleeve_length": 0.80,
            "neckline": 0.70}
-REQUIRED = {"category": 0.92, "primary_color": 0.81, "pattern": 0.52, "length": 0.90, "sleeve_length": 0.86,
-            "neckline": 0.63}
+REQUIRED = {"category": 0.94, "primary_color": 0.84, "pattern": 0.58, "length": 0.91, "sleeve_length": 0.87,
+            "neckline": 0.65}
 
 
 @pytest.fixture(scope="module")
@@ -88,8 +88,8 @@ def test_calibrated_alignment_scores_defects_lower_than_clean(sketch_clip):
 
 @pytest.mark.slow
 def test_artefact_probability_flags_smudged_and_cropped_sketches(sketch_clip):
-    """Held-out sketches (seeds the calibration never saw): measured AUC 0.98, 92% of smudged or
-    cropped ones flagged at the gate (cropped 100%, smudged 84%), 1.3% of clean ones."""
+    """Held-out sketches (seeds the calibration never saw): measured AUC 0.99, 91% of smudged or
+    cropped ones flagged at the gate (cropped 100%, smudged 82%), 1.7% of clean ones."""
     assert calibration_for(sketch_clip).detects_artefacts
     requests = ["dress", "coat", "trousers", "skirt", "shirt", "t-shirt", "jacket", "jumpsuit"]
     specs = [s for i, r in enumerate(requests) for s in build_specs(r, 60, seed=100 + i)]
