@@ -154,10 +154,8 @@ def _luminance(color) -> float:
 
 
 def _chest_point(mask: Image.Image) -> tuple[float, float]:
-    """Where a graphic goes: the garment pixel nearest to a point 30% down its bounding box, centred.
-
-    (A fixed point on the canvas missed the garment of most skirts and trousers.)
-    """
+    """Where a graphic goes: the garment pixel nearest to a point 30% down its bounding box, centred
+    (read from the garment's own mask, so it lands on a top's chest and on a skirt or trousers alike)."""
     m = np.asarray(mask) > 127
     ys, xs = np.nonzero(m)
     if not len(xs):
@@ -266,8 +264,8 @@ class SketchRenderer:
 
         A print in a colour as light or dark as its ground does not show (navy stripes on black,
         red dots on blue: no print at all at the embedder's 112 px, or in greyscale), so such a
-        secondary gives way to the default one (white on dark grounds, navy or black on light
-        ones) and `drawn` records the colour used.
+        secondary gives way to the default one (white on dark grounds, navy on light ones; for
+        animal prints black on light grounds, camel on dark ones) and `drawn` records the colour used.
         """
         lum = _luminance(COLORS.get(primary, COLORS["navy"]))
         if attrs.get("pattern") == "animal print":
@@ -784,8 +782,8 @@ class SketchRenderer:
                 self._paisley(draw, unit, second, base, rng)
             elif pattern == "abstract":
                 # long swooping brush strokes at every angle, in two colours, dense enough that a
-                # small garment carries several (short straight strokes scattered like petals
-                # were tagged floral)
+                # small garment carries several (short straight strokes, scattered like petals,
+                # were tagged floral; these still are, or paisley: the weakest print, 0.06)
                 for _ in range(int(w * h / (unit * unit * 5))):
                     x, y = rng.uniform(-unit, w + unit), rng.uniform(-unit, h + unit)
                     ang, ln = rng.uniform(0, math.pi), rng.uniform(unit * 4, unit * 8)
@@ -857,7 +855,7 @@ class SketchRenderer:
             draw.ellipse([x - r * 0.2, y - r * 0.2, x + r * 0.2, y + r * 0.2], fill=color)
 
     def _blotches(self, base, colors, rng, size) -> Image.Image:
-        """Low-frequency noise thresholded into blobs (camouflage, cow print)."""
+        """Low-frequency noise thresholded into blobs (cow print)."""
         w, h = self.width, self.height
         out = np.broadcast_to(np.array(base, np.uint8), (h, w, 3)).copy()
         gw, gh = max(2, int(w / size) + 2), max(2, int(h / size) + 2)
