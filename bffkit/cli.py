@@ -258,13 +258,17 @@ def tag(images: tuple[str, ...], model: str, prompt: str | None, workspace: Path
 @click.option("--epochs", type=click.IntRange(min=1), default=TrainConfig.epochs, show_default=True)
 @click.option("--seed", type=click.IntRange(min=0), default=TrainConfig.seed, show_default=True)
 @click.option("--max-minutes", type=click.FloatRange(min=1), default=TrainConfig.max_minutes, show_default=True)
-def train_sketch_clip(out: Path | None, n_images: int, epochs: int, seed: int, max_minutes: float) -> None:
+@click.option("--steps", type=click.IntRange(min=1), default=None,
+              help="Optimiser steps (default: as many as fit --max-minutes, at most --epochs passes; "
+                   "training.json records the number, which repeats a run exactly).")
+def train_sketch_clip(out: Path | None, n_images: int, epochs: int, seed: int, max_minutes: float,
+                      steps: int | None) -> None:
     """Train the offline sketch-clip embedder from scratch (seeded; <= 30 min on 2 CPU cores)."""
     from .sketch_clip import MODEL_DIR, finish_model, train
 
     out = out or MODEL_DIR
-    report = train(TrainConfig(n_images=n_images, epochs=epochs, seed=seed, max_minutes=max_minutes), out,
-                   log=lambda m: click.echo(m, err=True))
+    report = train(TrainConfig(n_images=n_images, epochs=epochs, seed=seed, max_minutes=max_minutes, steps=steps),
+                   out, log=lambda m: click.echo(m, err=True))
     report.update(finish_model(out))
     click.echo(json.dumps(report, indent=2))
 

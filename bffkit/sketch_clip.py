@@ -144,7 +144,17 @@ def render_dataset(n: int, seed: int, size: int = 128, defect_rate: float = 0.15
 @dataclass
 class TrainConfig:
     n_images: int = 36000
-    epochs: int = 6  # 1,686 steps at batch 128; 2 cores ran all of them, rendering included, in 26.6 minutes
+    # the most passes over the images (1,686 steps at batch 128; the shipped weights ran all of
+    # them, rendering included, in 26.6 minutes); the steps actually run are `steps`, or as many
+    # as fit the time budget
+    epochs: int = 6
+    # the number of optimiser steps (the cosine schedule's length). None: fitted to the time
+    # budget from the pace after `fit_after` steps and refitted every 100, at most `epochs`
+    # passes, and recorded in training.json; pass that number back to repeat a run exactly.
+    # (A fixed 1,686 steps ran in 26.6 minutes one day and would have needed 35 on a slower
+    # day: the deadline then cut the schedule before the learning rate came down.)
+    steps: int | None = None
+    fit_after: int = 48
     grey_fraction: float = 0.3
     # weight of the zero-shot prompt losses (a mean over attributes, see attribute_loss) beside
     # the caption loss: the tagger's accuracy is what is measured, captions keep the rest aligned
@@ -343,6 +353,12 @@ def _to_tensor(batch: np.ndarray):
     return (x - mean) / std
 
 
+def fit_steps(done: int, pace: float, seconds_left: float, most: int) -> int:
+    """The schedule's length: the steps done plus those the remaining time holds at `pace` seconds
+    a step (3% kept for a machine that slows down), at most `most`."""
+    return max(done, min(most, done + int(0.97 * seconds_left / pace)))
+
+
 def train(cfg: TrainConfig, out_dir: Path = MODEL_DIR, log: Callable[[str], None] = print) -> dict:
     """Train sketch-clip from scratch and write config + fp16 safetensors weights to `out_dir`."""
     import open_clip
@@ -369,16 +385,21 @@ def train(cfg: TrainConfig, out_dir: Path = MODEL_DIR, log: Callable[[str], None
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
                              {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.98), eps=1e-6)
     steps_per_epoch = len(images) // cfg.batch_size
-    total = steps_per_epoch * cfg.epochs
+    most = steps_per_epoch * cfg.epochs
+    schedule = {"total": cfg.steps or most}
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / cfg.warmup_steps) *
-                                              0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
+                                              0.5 * (1 + math.cos(math.pi * min(s, schedule["total"]) /
+                                                                  schedule["total"])))
     rng = np.random.default_rng(cfg.seed)
     bank = PromptBank(tokenizer, tax, PROMPT_ATTRIBUTES, TAGGER_TEMPLATES)
     # 3. Contrastive training; captions are drawn afresh every epoch
     model.train()
     step, losses = 0, []
     deadline = t_start + cfg.max_minutes * 60
-    for epoch in range(cfg.epochs):
+    t_pace = time.perf_counter()
+    epoch = 0
+    while step < schedule["total"] and time.perf_counter() <= deadline:
+        epoch += 1
         order = rng.permutation(len(images))
         for b in range(steps_per_epoch):
             idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
@@ -419,14 +440,21 @@ def train(cfg: TrainConfig, out_dir: Path = MODEL_DIR, log: Callable[[str], None
                 model.logit_scale.clamp_(0, math.log(100))
             losses.append(float(loss.detach()))
             step += 1
+            if step == 8:  # the pace is timed from here: the first steps pay one-off costs
+                t_pace = time.perf_counter()
+            if cfg.steps is None and step >= 8 + cfg.fit_after and (step - 8 - cfg.fit_after) % 100 == 0:
+                # fitted after `fit_after` steps, then again every 100 (a shared machine's pace drifts)
+                pace = (time.perf_counter() - t_pace) / (step - 8)
+                schedule["total"] = fit_steps(step, pace, deadline - time.perf_counter(), most)
+                log(f"{pace:.2f} s a step: {schedule['total']} steps fit the budget")
             if step % cfg.log_every == 0:
-                log(f"epoch {epoch + 1} step {step}/{total} loss {np.mean(losses[-cfg.log_every:]):.3f} "
+                log(f"epoch {epoch} step {step}/{schedule['total']} loss {np.mean(losses[-cfg.log_every:]):.3f} "
                     f"({(time.perf_counter() - t_start) / 60:.1f} min)")
-            if time.perf_counter() > deadline:
+            if step >= schedule["total"]:
                 break
-        if time.perf_counter() > deadline:
-            log("time budget reached; stopping early")
-            break
+            if time.perf_counter() > deadline:
+                log("time budget reached; stopping early")
+                break
     # 4. Save: fp16 weights (half the size; loading casts back), open_clip's local-dir layout
     out_dir.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().to(torch.float16).contiguous() for k, v in model.state_dict().items()}
@@ -435,7 +463,8 @@ def train(cfg: TrainConfig, out_dir: Path = MODEL_DIR, log: Callable[[str], None
         "model_cfg": SKETCH_CLIP_CONFIG,
         "preprocess_cfg": {"mean": list(MEAN), "std": list(STD), "interpolation": "bicubic", "resize_mode": "shortest"},
     }, indent=2))
-    report = {"train_config": asdict(cfg), "steps": step, "final_loss": float(np.mean(losses[-25:])),
+    report = {"train_config": asdict(cfg), "steps": step, "scheduled_steps": schedule["total"],
+              "final_loss": float(np.mean(losses[-25:])),
               "minutes": round((time.perf_counter() - t_start) / 60, 2), "torch": torch.__version__}
     (out_dir / "training.json").write_text(json.dumps(report, indent=2))
     return report

@@ -8,7 +8,7 @@ import pytest
 from safetensors.numpy import load_file
 
 from bffkit.embed import create_embedder
-from bffkit.sketch_clip import TrainConfig, train
+from bffkit.sketch_clip import TrainConfig, fit_steps, train
 
 TINY = dict(n_images=96, epochs=1, batch_size=32, warmup_steps=1, threads=1, log_every=1)
 
@@ -23,9 +23,10 @@ def trained(tmp_path_factory):
 def test_training_writes_open_clip_local_dir_layout(trained):
     out, _, (report, _) = trained
     assert {p.name for p in out.iterdir()} == {"open_clip_config.json", "open_clip_model.safetensors", "training.json"}
-    assert report["steps"] == 3 and np.isfinite(report["final_loss"])
+    assert report["steps"] == report["scheduled_steps"] == 3 and np.isfinite(report["final_loss"])
     recorded = json.loads((out / "training.json").read_text())["train_config"]
-    assert recorded["attribute_weights"] == {"category": 2.0, "neckline": 2.0} and recorded["n_images"] == 96
+    assert recorded["attribute_weights"] == TrainConfig().attribute_weights and recorded["n_images"] == 96
+    assert recorded["attribute_weights"] == {"category": 2.0, "neckline": 2.0}  # the shipped weights' recipe
     emb = create_embedder(f"local-dir:{out}")
     vectors = emb.embed_texts(["a sketch of a red dress"])
     assert vectors.shape == (1, 512) and np.isclose(np.linalg.norm(vectors), 1, atol=1e-3)
@@ -37,3 +38,14 @@ def test_training_is_seeded(trained):
     assert a.keys() == b.keys()
     for name in a:
         np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+
+
+def test_a_given_step_count_runs_across_epochs(tmp_path):
+    report = train(TrainConfig(**{**TINY, "steps": 5}), tmp_path, log=lambda _: None)
+    assert report["steps"] == report["scheduled_steps"] == 5  # 3 steps an epoch: the second epoch is cut at 5
+
+
+def test_the_step_count_is_fitted_to_the_time_left():
+    assert fit_steps(56, pace=1.0, seconds_left=1000, most=5000) == 56 + 970  # 3% of the time kept in hand
+    assert fit_steps(56, pace=0.5, seconds_left=1000, most=1500) == 1500  # never past the epochs' worth
+    assert fit_steps(56, pace=2.0, seconds_left=-5, most=1500) == 56  # out of time: stop where it is
