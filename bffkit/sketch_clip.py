@@ -189,6 +189,9 @@ class TrainConfig:
     log_every: int = 25
 
 
+# The training pace is timed from this step on: the first steps pay one-off costs.
+PACE_FROM_STEP = 8
+
 # Attributes whose zero-shot prompts (the tagger's own) are also trained against directly.
 PROMPT_ATTRIBUTES = ("category", "primary_color", "pattern", "length", "sleeve_length", "neckline", "top_length",
                      "leg_shape", "leg_length", "sleeve_type", "silhouette", "fit")
@@ -396,7 +399,6 @@ def train(cfg: TrainConfig, out_dir: Path = MODEL_DIR, log: Callable[[str], None
     model.train()
     step, losses = 0, []
     deadline = t_start + cfg.max_minutes * 60
-    t_pace = time.perf_counter()
     epoch = 0
     while step < schedule["total"] and time.perf_counter() <= deadline:
         epoch += 1
@@ -440,11 +442,12 @@ def train(cfg: TrainConfig, out_dir: Path = MODEL_DIR, log: Callable[[str], None
                 model.logit_scale.clamp_(0, math.log(100))
             losses.append(float(loss.detach()))
             step += 1
-            if step == 8:  # the pace is timed from here: the first steps pay one-off costs
+            if step == PACE_FROM_STEP:
                 t_pace = time.perf_counter()
-            if cfg.steps is None and step >= 8 + cfg.fit_after and (step - 8 - cfg.fit_after) % 100 == 0:
+            timed = step - PACE_FROM_STEP
+            if cfg.steps is None and timed >= cfg.fit_after and (timed - cfg.fit_after) % 100 == 0:
                 # fitted after `fit_after` steps, then again every 100 (a shared machine's pace drifts)
-                pace = (time.perf_counter() - t_pace) / (step - 8)
+                pace = (time.perf_counter() - t_pace) / timed
                 schedule["total"] = fit_steps(step, pace, deadline - time.perf_counter(), most)
                 log(f"{pace:.2f} s a step: {schedule['total']} steps fit the budget")
             if step % cfg.log_every == 0:
