@@ -139,12 +139,14 @@ class Embedder:
     """open_clip image/text encoder: L2-normalised float32 embeddings, batched.
 
     Use :func:`create_embedder`; ``model_id`` is the cache key, ``forward_calls`` counts
-    encoder batches (a cache hit makes none).
+    encoder batches (a cache hit makes none), ``folder`` is a ``local-dir:`` model's folder.
     """
 
-    def __init__(self, model, preprocess, tokenizer, model_id: str, device: str, batch_size: int = 64):
+    def __init__(self, model, preprocess, tokenizer, model_id: str, device: str, batch_size: int = 64,
+                 folder: Path | None = None):
         self.model, self.preprocess, self.tokenizer = model, preprocess, tokenizer
         self.model_id, self.device, self.batch_size = model_id, device, batch_size
+        self.folder = folder
         self.forward_calls = 0
 
     def embed_images(self, images: Sequence[str | Path | Image.Image], progress: bool = False) -> np.ndarray:
@@ -193,7 +195,8 @@ def create_embedder(spec: str, *, device: str = "auto", batch_size: int = 64) ->
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ConfigError(f"embed.model={spec!r}: cannot load: {first}") from None
     model.eval()
-    return Embedder(model, preprocess, open_clip.get_tokenizer(name), model_id, dev, batch_size)
+    folder = Path(name.removeprefix("local-dir:")) if name.startswith("local-dir:") else None
+    return Embedder(model, preprocess, open_clip.get_tokenizer(name), model_id, dev, batch_size, folder)
 
 
 def embed_images_cached(store, embedder: Embedder, images: Sequence[dict[str, Any]],
@@ -236,30 +239,44 @@ class EmbedResult:
 
 
 def calibration_for(embedder: Embedder, store=None):
-    """The model's calibration: from the store, else shipped with the model, else fitted.
+    """The model's calibration: from the store, else from the model's folder, else fitted.
 
-    A stored calibration from before artefact calibration existed is fitted again (same seed,
-    same alignment map) so that it gains the artefact map.
+    A ``local-dir:`` model may carry its calibration beside its weights (``calibration.json``, as
+    ``bffkit train-sketch-clip`` writes it and sketch-clip ships it); it is used when it was fitted
+    on these very weights. A stored calibration from before artefact calibration existed is fitted
+    again (same seed, same alignment map) so that it gains the artefact map.
     """
-    import json as _json
-
     from .scoring import AlignmentCalibration, calibrate_alignment
 
     if store is not None and (row := store.get_calibration(embedder.model_id)) is not None:
         stored = AlignmentCalibration(*row)
         if stored.artefact_auc is not None:
             return stored
-    cal = None
-    if embedder.model_id.startswith("sketch-clip#"):
-        shipped = DATA_DIR / "models" / "sketch-clip" / "calibration.json"
-        if shipped.is_file():
-            data = _json.loads(shipped.read_text())
-            if data.get("model_id") == embedder.model_id and data.get("artefact_auc") is not None:
-                cal = AlignmentCalibration(**data)
-    cal = cal or calibrate_alignment(embedder)
+    cal = calibration_beside_weights(embedder) or calibrate_alignment(embedder)
     if store is not None:
         store.put_calibration(cal.model_id, cal.a, cal.b, cal.n_pairs, cal.match_auc,
                               cal.artefact_a, cal.artefact_b, cal.artefact_auc)
+    return cal
+
+
+def calibration_beside_weights(embedder: Embedder):
+    """The ``calibration.json`` in a ``local-dir:`` model's folder, if it was fitted on the same
+    weights (its model id ends in their digest) and has the artefact map; else None."""
+    import json as _json
+
+    from .scoring import AlignmentCalibration
+
+    path = embedder.folder / "calibration.json" if embedder.folder is not None else None
+    if path is None or not path.is_file():
+        return None
+    try:
+        data = _json.loads(path.read_text())
+        digest = str(data["model_id"]).rsplit("#", 1)[-1]
+        cal = AlignmentCalibration(**{**data, "model_id": embedder.model_id})
+    except (ValueError, KeyError, TypeError):
+        return None  # unreadable or from another version: fitted afresh instead
+    if digest != embedder.model_id.rsplit("#", 1)[-1] or cal.artefact_auc is None:
+        return None
     return cal
 
 

@@ -58,7 +58,7 @@ TINY_CLIP = {"embed_dim": 32,
 
 @pytest.fixture(scope="session")
 def tiny_clip(tmp_path_factory):
-    """(weights file, local-dir folder, reference embedder) for a tiny random open_clip model."""
+    """(weights file, local-dir folder with its calibration) for a tiny random open_clip model."""
     import open_clip
     import torch
     from safetensors.torch import save_file
@@ -76,4 +76,12 @@ def tiny_clip(tmp_path_factory):
     folder.mkdir()
     (folder / "open_clip_config.json").write_text(json.dumps({"model_cfg": TINY_CLIP}))
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(folder / "open_clip_model.safetensors"))
+    # the folder carries its calibration, as a trained model's does: runs on it do not fit one each
+    from dataclasses import asdict
+
+    from bffkit.embed import create_embedder
+    from bffkit.scoring import calibrate_alignment
+
+    calibration = calibrate_alignment(create_embedder(f"local-dir:{folder}"))
+    (folder / "calibration.json").write_text(json.dumps(asdict(calibration)))
     return weights, folder

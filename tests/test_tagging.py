@@ -1,17 +1,19 @@
 """Stage 3 mechanics: zero-shot tagger, scores, calibration, the main job's embed stage, CLI.
 
 A tiny randomly initialised open_clip model drives the code paths (its tags mean nothing);
-accuracy requirements apply to trained sketch-clip weights, which are not shipped yet.
+accuracy requirements apply to the shipped sketch-clip weights (test_sketch_clip_model.py).
 """
 from __future__ import annotations
 
+import dataclasses
 import json
+import shutil
 
 import numpy as np
 import pytest
 import yaml
 
-from bffkit.embed import calibration_for, create_embedder
+from bffkit.embed import calibration_beside_weights, calibration_for, create_embedder
 from bffkit.exceptions import ConfigError
 from bffkit.generate.sketch import SketchRenderer
 from bffkit.scoring import AlignmentCalibration, auc, calibrate_alignment, clip_score, fit_logistic
@@ -77,25 +79,47 @@ def test_clip_score_is_hessels():
     np.testing.assert_allclose(clip_score(img, txt), [1.5, 0.0])
 
 
-def test_calibration_is_fitted_once_per_model_and_stored(tiny_embedder, workspace):
+def test_calibration_is_fitted_once_per_model_and_stored(tiny_clip, workspace):
+    weights, _ = tiny_clip
+    embedder = create_embedder(f"bff-tiny-clip@{weights}")  # a weights file: no calibration beside it
     store = open_store(workspace)
-    cal = calibration_for(tiny_embedder, store)
-    assert cal.model_id == tiny_embedder.model_id and cal.n_pairs >= 700
+    cal = calibration_for(embedder, store)
+    assert cal.model_id == embedder.model_id and cal.n_pairs >= 700
     assert 0 <= cal.match_auc <= 1
-    again = calibration_for(tiny_embedder, store)
-    assert again == AlignmentCalibration(*store.get_calibration(tiny_embedder.model_id))
+    again = calibration_for(embedder, store)
+    assert again == AlignmentCalibration(*store.get_calibration(embedder.model_id))
     scores = cal(np.array([-1.0, 0.0, 1.0]))
     assert ((0 < scores) & (scores < 1)).all()
-    assert calibrate_alignment(tiny_embedder, n=32).a == calibrate_alignment(tiny_embedder, n=32).a  # seeded
+    assert calibrate_alignment(embedder, n=32).a == calibrate_alignment(embedder, n=32).a  # seeded
     # the artefact map is fitted with it; a random model cannot tell artefacts, so none are flagged
     assert cal.artefact_a is not None and 0 <= cal.artefact_auc <= 1
     if not cal.detects_artefacts:
         assert cal.artefact_probability(np.zeros(3)) is None
-    # a row stored before artefact calibration existed is fitted again and gains the artefact map
+
+
+def test_a_model_folder_carries_its_calibration(tiny_clip, workspace, tmp_path):
+    _, folder = tiny_clip
+    embedder = create_embedder(f"local-dir:{folder}")
+    beside = json.loads((folder / "calibration.json").read_text())
+    store = open_store(workspace)
+    cal = calibration_for(embedder, store)
+    assert cal == AlignmentCalibration(**{**beside, "model_id": embedder.model_id})
+    assert AlignmentCalibration(*store.get_calibration(embedder.model_id)) == cal
+    # a row stored before artefact calibration existed gains the artefact map
     store.put_calibration(cal.model_id, cal.a, cal.b, cal.n_pairs, cal.match_auc)
     assert store.get_calibration(cal.model_id)[-1] is None
-    assert calibration_for(tiny_embedder, store) == cal
+    assert calibration_for(embedder, store) == cal
     assert store.get_calibration(cal.model_id)[-1] == cal.artefact_auc
+    # fitted on other weights, or unreadable: not used (calibration_for then fits one)
+    other = tmp_path / "other"
+    shutil.copytree(folder, other)
+    (other / "calibration.json").write_text(json.dumps({**beside, "model_id": "bff-tiny-clip#0123456789ab"}))
+    assert calibration_beside_weights(create_embedder(f"local-dir:{other}")) is None
+    (other / "calibration.json").write_text("{")
+    assert calibration_beside_weights(create_embedder(f"local-dir:{other}")) is None
+    (other / "calibration.json").write_text(json.dumps(beside))
+    moved = create_embedder(f"local-dir:{other}")
+    assert calibration_beside_weights(moved) == dataclasses.replace(cal, model_id=moved.model_id)
 
 
 def test_artefact_probability_follows_the_evidence():
@@ -188,10 +212,12 @@ def test_bench_embed(cli):
 @pytest.mark.slow
 def test_train_sketch_clip_command_writes_a_loadable_model(cli, tmp_path):
     out = tmp_path / "model"
-    code, stdout, err = cli("train-sketch-clip", "--out", out, "--images", "600", "--epochs", "1", "--max-minutes", "1")
+    code, stdout, err = cli("train-sketch-clip", "--out", out, "--images", "600", "--epochs", "1", "--max-minutes", "1",
+                          "--eval-images", "200")
     assert code == 0, err
     report = json.loads(stdout)
     assert {"category", "primary_color", "pattern", "neckline"} <= set(report["zero_shot_accuracy"])
+    assert json.loads((out / "training.json").read_text())["zero_shot_support"]["category"] == 200
     assert {"open_clip_config.json", "open_clip_model.safetensors", "calibration.json", "training.json"} <= \
         {p.name for p in out.iterdir()}
     assert (out / "open_clip_model.safetensors").stat().st_size < 25 * 1024 * 1024
