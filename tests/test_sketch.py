@@ -5,7 +5,10 @@ import itertools
 import numpy as np
 import pytest
 
-from bffkit.generate.sketch import COLORS, DEFECT_MODES, PRINT_CONTRAST, SketchGenerator, SketchRenderer, _luminance
+from PIL import Image, ImageFilter
+
+from bffkit.generate.sketch import (COLORS, DEFECT_MODES, PRINT_CONTRAST, SketchGenerator, SketchRenderer, _luminance,
+                                    _max_filter)
 from bffkit.prompts import build_specs
 
 TEN = ["dress", "top", "shirt", "trousers", "jeans", "skirt", "shorts", "coat", "jacket", "jumpsuit"]
@@ -332,3 +335,14 @@ def test_generator_uses_spec_params_and_yields_every_spec():
 def test_bad_defect_rate():
     with pytest.raises(ValueError, match=r"`defect_rate` must be in \[0, 1\]; got 1.5"):
         SketchRenderer(defect_rate=1.5)
+
+
+@pytest.mark.parametrize("size", [3, 5])
+def test_max_filter_is_pils_pixel_for_pixel(size):
+    rng = np.random.default_rng(size)
+    for shape in [(64, 64), (37, 90), (3, 8)]:
+        sparse = (rng.random(shape) < 0.05) * rng.integers(1, 256, shape)
+        sparse[0, -1] = sparse[-1, 0] = 255  # marks on the edges, where PIL repeats the border
+        img = Image.fromarray(sparse.astype(np.uint8))
+        np.testing.assert_array_equal(np.asarray(_max_filter(img, size)),
+                                      np.asarray(img.filter(ImageFilter.MaxFilter(size))))

@@ -169,6 +169,22 @@ def _contrast(color) -> tuple[int, int, int]:
     return (250, 250, 248) if _luminance(color) < 140 else (30, 30, 34)
 
 
+def _max_filter(img: Image.Image, size: int) -> Image.Image:
+    """``img.filter(ImageFilter.MaxFilter(size))`` on an "L" image, pixel for pixel (edges
+    repeated), as a row pass then a column pass: 0.1 ms instead of PIL's 4-5 ms at 256 px, which
+    was a third of a patterned sketch's drawing time."""
+    r = size // 2
+    padded = np.pad(np.asarray(img), r, mode="edge")
+    h, w = padded.shape[0] - 2 * r, padded.shape[1] - 2 * r
+    rows = padded[:h].copy()
+    for k in range(1, size):
+        np.maximum(rows, padded[k:k + h], out=rows)
+    out = rows[:, :w].copy()
+    for k in range(1, size):
+        np.maximum(out, rows[:, k:k + w], out=out)
+    return Image.fromarray(out)
+
+
 class SketchRenderer:
     """Renders one fashion flat for a set of VLT attributes.
 
@@ -242,7 +258,7 @@ class SketchRenderer:
         # cannot swallow them; the silhouette keeps the dark outline.
         edges = mask.filter(ImageFilter.FIND_EDGES).point(lambda v: 255 if v > 40 else 0)
         if attrs.get("pattern", "solid") != "solid":
-            canvas.paste(base, (0, 0), ImageChops.multiply(details.filter(ImageFilter.MaxFilter(5)), alpha))
+            canvas.paste(base, (0, 0), ImageChops.multiply(_max_filter(details, 5), alpha))
         canvas.paste(_contrast(base), (0, 0), ImageChops.multiply(details, mask))
         canvas.paste(OUTLINE, (0, 0), ImageChops.lighter(edges, ImageChops.subtract(details, mask)))
 
