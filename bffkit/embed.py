@@ -243,8 +243,9 @@ def calibration_for(embedder: Embedder, store=None):
 
     A ``local-dir:`` model may carry its calibration beside its weights (``calibration.json``, as
     ``bffkit train-sketch-clip`` writes it and sketch-clip ships it); it is used when it was fitted
-    on these very weights. A stored calibration from before artefact calibration existed is fitted
-    again (same seed, same alignment map) so that it gains the artefact map.
+    on these very weights. A stored calibration from before artefact calibration existed is
+    replaced (from the folder, else fitted again: same seed, same alignment map) so that it gains
+    the artefact map.
     """
     from .scoring import AlignmentCalibration, calibrate_alignment
 
