@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -263,15 +264,13 @@ def calibration_for(embedder: Embedder, store=None):
 def calibration_beside_weights(embedder: Embedder):
     """The ``calibration.json`` in a ``local-dir:`` model's folder, if it was fitted on the same
     weights (its model id ends in their digest) and has the artefact map; else None."""
-    import json as _json
-
     from .scoring import AlignmentCalibration
 
     path = embedder.folder / "calibration.json" if embedder.folder is not None else None
     if path is None or not path.is_file():
         return None
     try:
-        data = _json.loads(path.read_text())
+        data = json.loads(path.read_text())
         digest = str(data["model_id"]).rsplit("#", 1)[-1]
         cal = AlignmentCalibration(**{**data, "model_id": embedder.model_id})
     except (ValueError, KeyError, TypeError):
@@ -305,7 +304,6 @@ def prompt_scores(embedder: Embedder, X: np.ndarray, prompts: Sequence[str], sto
 def run_embedding(store, job_id: str, embedder: Embedder, *, threshold: float = 0.75, tagger=None,
                   progress: bool = True) -> EmbedResult:
     """Embed, tag and score a job's generated images; store detected attributes and scores."""
-    import json as _json
     import time as _time
 
     from .scoring import ARTEFACT_GATE
@@ -324,7 +322,7 @@ def run_embedding(store, job_id: str, embedder: Embedder, *, threshold: float = 
     aligned = scores["alignment"]
     out = []
     for i, (r, t) in enumerate(zip(rows, tags)):
-        adh = adherence(_json.loads(r["vlt_attributes"]), detected_values(t))
+        adh = adherence(json.loads(r["vlt_attributes"]), detected_values(t))
         out.append({"image_id": r["id"], "detected": t, "adherence": adh, "quality": float(aligned[i]),
                     **{k: None if v is None else float(v[i]) for k, v in scores.items()}})
     store.save_image_tags(embedder.model_id, out)
