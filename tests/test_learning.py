@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 from bffkit.analytics import _recommendations, analytics, wilson
-from bffkit.learning import (PreferenceHead, attribute_posteriors, combined_quality, head_features, head_weight,
-                             predicted_lift, rating_pairs, thompson_preferences)
+from bffkit.learning import (STEERING_FLOOR, PreferenceHead, attribute_posteriors, combined_quality, floored_factors,
+                             head_features, head_weight, predicted_lift, rating_pairs, thompson_preferences)
 
 
 def synthetic_likes(n, d=64, seed=0):
@@ -81,10 +81,30 @@ def test_posteriors_and_thompson_floor(tax):
     assert all("category" not in d for d in draws)
     solid_f = np.mean([d["pattern"]["solid"] for d in draws])
     floral_f = np.mean([d["pattern"]["floral"] for d in draws])
-    assert solid_f > 2 and floral_f < 0.5
-    assert min(min(d["pattern"].values()) for d in draws) >= 0.25  # the coverage floor
+    assert solid_f > 1.5 and floral_f < STEERING_FLOOR + 0.1  # pushed down to the floor
+    assert min(min(d["pattern"].values()) for d in draws) >= STEERING_FLOOR - 1e-4  # the coverage floor
+    prior = np.array([v.weight for v in tax["pattern"].values])
+    for d in draws[:5]:  # redistributed, not inflated: the prior-weighted mean factor is 1
+        assert np.isclose(prior @ np.array(list(d["pattern"].values())) / prior.sum(), 1, atol=1e-3)
     lift = predicted_lift(post, tax, draws[0])
     assert lift["pattern"] > 0
+
+
+def test_floored_factors_keep_every_value_a_floor_share_of_the_draws():
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        n = int(rng.integers(2, 30))
+        raw, prior = rng.gamma(0.3, size=n) ** 2, rng.uniform(0.2, 3, size=n)
+        floor = float(rng.uniform(0, 0.95))
+        f = floored_factors(raw, prior, floor)
+        share, prior_share = prior * f / (prior * f).sum(), prior / prior.sum()
+        assert np.isclose((prior_share * f).sum(), 1) and np.all(share >= floor * prior_share - 1e-9)
+        free = f > floor + 1e-9  # above the floor, the raw ratios are kept
+        if free.sum() >= 2:
+            np.testing.assert_allclose(f[free] / raw[free], (f[free] / raw[free])[0])
+    # flooring the raw ratios alone (the old rule) left a disliked value ~0.2 of its prior share
+    raw = np.array([4.0, 3.0, 0.01, 0.01])
+    assert floored_factors(raw, np.ones(4), 0.35)[2] == 0.35
 
 
 def test_wilson_interval():
