@@ -170,6 +170,11 @@ class TrainConfig:
     prompt_attributes_per_step: int = 6
     # bf16 autocast with channels-last convolutions: 2.4x faster steps on an AVX512-BF16 CPU
     bf16: bool = True
+    # the image tower through torch.compile (inductor fuses each convolution's batch norm and
+    # activation): 0.93 -> 0.67 s a step (1.38x; text and bank steps mixed as in training, eager
+    # and compiled models interleaved in one process, 4 x 16 steps each), for ~20 s of compiling.
+    # Falls back to eager where compiling fails. The shipped weights were trained eagerly.
+    compile: bool = True
     batch_size: int = 128  # more optimiser steps in the time budget; 128 negatives are plenty here
     # 2e-3 left a from-scratch ViT in a colour-only solution. For the ResNet on sketch-v2 renders,
     # 2e-3 over 6 epochs (1,593 steps) was no better than 1e-3 over 5: category 0.75 vs 0.77,
@@ -356,6 +361,37 @@ def _to_tensor(batch: np.ndarray):
     return (x - mean) / std
 
 
+def compile_image_tower(model, images: np.ndarray, bf16: bool, log: Callable[[str], None]) -> bool:
+    """Replace ``model.visual`` by its ``torch.compile``d self, compiled now on one batch of `images`.
+
+    The warm-up's forward and backward compile both graphs; the batch norms' running statistics
+    are put back afterwards, so training starts from the same weights as an eager run. Where
+    compiling fails (no C++ compiler, say) the model stays eager and False is returned.
+    """
+    import torch
+
+    visual = model.visual
+    buffers = {k: v.clone() for k, v in visual.named_buffers()}
+    try:
+        compiled = torch.compile(visual)
+        x = _to_tensor(images).contiguous(memory_format=torch.channels_last)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            out = compiled(x)
+        out.float().sum().backward()
+    except Exception as exc:  # noqa: BLE001 - any compiler failure means: train eagerly
+        first_line = (str(exc).splitlines() or [""])[0][:200]
+        log(f"torch.compile failed ({type(exc).__name__}: {first_line}); training eagerly")
+        compiled = None
+    with torch.no_grad():
+        for k, v in visual.named_buffers():
+            v.copy_(buffers[k])
+    visual.zero_grad(set_to_none=True)
+    if compiled is None:
+        return False
+    model.visual = compiled
+    return True
+
+
 def fit_steps(done: int, pace: float, seconds_left: float, most: int) -> int:
     """The schedule's length: the steps done plus those the remaining time holds at `pace` seconds
     a step (3% kept for a machine that slows down), at most `most`."""
@@ -380,13 +416,15 @@ def train(cfg: TrainConfig, out_dir: Path = MODEL_DIR, log: Callable[[str], None
     images, attrs, defects = render_dataset(cfg.n_images, seed=cfg.seed, size=SKETCH_CLIP_CONFIG["vision_cfg"]["image_size"])
     log(f"rendered {len(images)} sketches in {time.perf_counter() - t_start:.0f}s")
     # 2. Model and optimiser
-    model = pool_first_token(open_clip.create_model(MODEL_NAME).to(memory_format=torch.channels_last))
+    model = pool_first_token(open_clip.create_model(MODEL_NAME).to(memory_format=torch.channels_last)).train()
     tokenizer = open_clip.get_tokenizer(MODEL_NAME)
     loss_fn = open_clip.ClipLoss()
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embedding" not in n]
     no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embedding" not in n)]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
                              {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.98), eps=1e-6)
+    visual = model.visual  # the module whose weights are saved, compiled or not
+    compiled = cfg.compile and compile_image_tower(model, images[:cfg.batch_size], cfg.bf16, log)
     steps_per_epoch = len(images) // cfg.batch_size
     most = steps_per_epoch * cfg.epochs
     schedule = {"total": cfg.steps or most}
@@ -396,7 +434,6 @@ def train(cfg: TrainConfig, out_dir: Path = MODEL_DIR, log: Callable[[str], None
     rng = np.random.default_rng(cfg.seed)
     bank = PromptBank(tokenizer, tax, PROMPT_ATTRIBUTES, TAGGER_TEMPLATES)
     # 3. Contrastive training; captions are drawn afresh every epoch
-    model.train()
     step, losses = 0, []
     deadline = t_start + cfg.max_minutes * 60
     epoch = 0
@@ -459,6 +496,7 @@ def train(cfg: TrainConfig, out_dir: Path = MODEL_DIR, log: Callable[[str], None
                 log("time budget reached; stopping early")
                 break
     # 4. Save: fp16 weights (half the size; loading casts back), open_clip's local-dir layout
+    model.visual = visual
     out_dir.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().to(torch.float16).contiguous() for k, v in model.state_dict().items()}
     save_file(state, str(out_dir / "open_clip_model.safetensors"))
@@ -466,7 +504,7 @@ def train(cfg: TrainConfig, out_dir: Path = MODEL_DIR, log: Callable[[str], None
         "model_cfg": SKETCH_CLIP_CONFIG,
         "preprocess_cfg": {"mean": list(MEAN), "std": list(STD), "interpolation": "bicubic", "resize_mode": "shortest"},
     }, indent=2))
-    report = {"train_config": asdict(cfg), "steps": step, "scheduled_steps": schedule["total"],
+    report = {"train_config": asdict(cfg), "compiled": compiled, "steps": step, "scheduled_steps": schedule["total"],
               "final_loss": float(np.mean(losses[-25:])),
               "minutes": round((time.perf_counter() - t_start) / 60, 2), "torch": torch.__version__}
     (out_dir / "training.json").write_text(json.dumps(report, indent=2))
