@@ -63,3 +63,17 @@ def test_the_step_count_is_fitted_to_the_time_left():
     assert fit_steps(56, pace=1.0, seconds_left=1000, most=5000) == 56 + 970  # 3% of the time kept in hand
     assert fit_steps(56, pace=0.5, seconds_left=1000, most=1500) == 1500  # never past the epochs' worth
     assert fit_steps(56, pace=2.0, seconds_left=-5, most=1500) == 56  # out of time: stop where it is
+
+
+def test_training_falls_back_to_eager_where_compiling_fails(monkeypatch, tmp_path):
+    import torch
+
+    def no_compiler(module, *args, **kwargs):
+        raise RuntimeError("InvalidCxxCompiler: No working C++ compiler found\nmore detail")
+
+    monkeypatch.setattr(torch, "compile", no_compiler)
+    logs = []
+    report = train(TrainConfig(**{**TINY, "compile": True}), tmp_path, log=logs.append)
+    assert report["compiled"] is False and report["steps"] == 3
+    assert any(m == "torch.compile failed (RuntimeError: InvalidCxxCompiler: No working C++ compiler found); "
+                    "training eagerly" for m in logs), logs
