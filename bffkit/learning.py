@@ -241,6 +241,7 @@ def floored_factors(raw: np.ndarray, prior: np.ndarray, floor: float) -> np.ndar
     prior share, exactly. (Flooring the raw ratios alone did not: with sharpness 2 their mean is
     above 1, so a floored value's share fell to ~0.2 of its prior's, under coverage's targets
     of half a uniform share, and the loop lost coverage as the tagger read it more truly.)
+    A floor of 1 or more leaves nothing to redistribute: every factor is 1.
     """
     share = prior / prior.sum()
     if not 0 <= floor < 1 or not np.any(raw > 0):
