@@ -243,8 +243,8 @@ def run_feedback(store, data: RoundData, selected: np.ndarray, *, source: str, u
                                time.perf_counter() - t0)
 
 
-def steering_for_next_round(store, user_id: str, model_id: str, taxonomy, *, fixed=(), seed: int = 0,
-                            floor: float | None = None) -> dict[str, dict[str, float]]:
+def steering_for_next_round(store, user_id: str, model_id: str, taxonomy, *, fixed=(),
+                            seed: int = 0) -> dict[str, dict[str, float]]:
     """Thompson-sampled preference factors for stage 1 from the user's feedback so far.
 
     The posteriors here are over the *requested* attribute values (what stage 1 controls):
@@ -252,13 +252,12 @@ def steering_for_next_round(store, user_id: str, model_id: str, taxonomy, *, fix
     tagger's errors. Coverage and analytics keep using detected values. The user's outliers
     count as consumed by learning from here on (``used_for_training``).
     """
-    from .learning import STEERING_FLOOR, attribute_posteriors, requested_by_image, thompson_preferences
+    from .learning import attribute_posteriors, requested_by_image, thompson_preferences
 
     feedback = store.feedback(user_id)
     if feedback.empty:
         return {}
     post = attribute_posteriors(feedback, requested_by_image(store, feedback["image_id"].unique().tolist()))
-    prefs = thompson_preferences(post, taxonomy, np.random.default_rng(seed), fixed=fixed,
-                                 floor=STEERING_FLOOR if floor is None else floor)
+    prefs = thompson_preferences(post, taxonomy, np.random.default_rng(seed), fixed=fixed)
     store.mark_outliers_used(store.outlier_ids(user_id))
     return prefs
