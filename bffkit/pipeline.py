@@ -266,7 +266,7 @@ def run_stage(ctx: RunContext, stage: str, round_number: int) -> dict:
             defects = (f", defects {s.defect_share:.0%} vs {s.pool_defect_share:.0%} in the pool"
                        if s.defect_share is not None else "")
             head = f", preference head {head_share:.0%} of quality" if head_share else ""
-            excluded = f" ({s.n_excluded} likely artefacts left out)" if s.n_excluded else ""
+            excluded = f" ({s.n_excluded} likely artefacts or off-prompt left out)" if s.n_excluded else ""
             out = {**s.__dict__, "head_share": head_share,
                    "message": f"{s.n_selected} of {len(data)}{excluded} at theta {s.theta:g}, Vendi {s.vendi:.2f} "
                               f"(random {s.random_vendi:.2f}), mean quality {s.mean_quality:.3f}{defects}{head}"}

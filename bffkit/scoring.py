@@ -18,6 +18,10 @@
   Selection does not pick images more likely artefacts than not (``ARTEFACT_GATE``): a quality
   discount cannot keep them out, because at theta 0.7 the DPP kernel weighs quality by at most
   exp(2 alpha) = 10x, less than such an outlier's diversity gain.
+- For the same reason selection does not pick images more likely off their prompt than on it
+  (calibrated alignment below ``ALIGNMENT_GATE``; a sketch drawn in the wrong colour, say),
+  where the model separates matched from mismatched prompts (``MIN_MATCH_AUC``): a model that
+  cannot would put about half of any pool under 0.5 by chance.
 - Quality for selection: the calibrated alignment (the preference head joins it once feedback
   learning exists).
 """
@@ -63,6 +67,10 @@ ARTEFACT_WORDS = ("smudged", "cropped")
 MIN_ARTEFACT_AUC = 0.8
 # Images at or above this artefact probability are not offered to the selection.
 ARTEFACT_GATE = 0.5
+# Below this calibrated alignment ("more likely not showing its prompt than showing it") images
+# are not offered to the selection, where the model's calibration AUC is at least MIN_MATCH_AUC.
+ALIGNMENT_GATE = 0.5
+MIN_MATCH_AUC = 0.8
 
 
 def artefact_prompts(prompts: Sequence[str]) -> list[str]:
@@ -100,6 +108,11 @@ class AlignmentCalibration:
 
     def __call__(self, cos: np.ndarray) -> np.ndarray:
         return _sigmoid(self.a * np.asarray(cos, float) + self.b)
+
+    @property
+    def gates_alignment(self) -> bool:
+        """Whether the alignment separates matched from mismatched prompts well enough to gate on."""
+        return self.match_auc >= MIN_MATCH_AUC
 
     @property
     def detects_artefacts(self) -> bool:

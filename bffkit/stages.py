@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .exceptions import StageError
+from .scoring import ALIGNMENT_GATE, ARTEFACT_GATE, AlignmentCalibration
 
 
 @dataclass
@@ -35,18 +36,24 @@ class RoundData:
     backend: str | None = None  # the generation backend of the job
     paths: list[str] = field(default_factory=list)
     artefact: np.ndarray | None = None  # (n,) P(smudged or cropped); NaN where the model cannot tell
+    # images under this alignment are off their prompt for selection (None: the model's alignment
+    # does not separate matched from mismatched prompts, see scoring.ALIGNMENT_GATE)
+    alignment_gate: float | None = None
 
     def __len__(self) -> int:
         return len(self.image_ids)
 
     @property
     def selectable(self) -> np.ndarray:
-        """Mask of the images selection may pick: all but those more likely an artefact than not."""
-        from .scoring import ARTEFACT_GATE
-
-        if self.artefact is None:
-            return np.ones(len(self), dtype=bool)
-        return ~(np.asarray(self.artefact, dtype=np.float64) >= ARTEFACT_GATE)  # NaN compares False: kept
+        """Mask of the images selection may pick: all but those more likely an artefact than not,
+        and those more likely off their prompt than on it (where the model can tell)."""
+        mask = np.ones(len(self), dtype=bool)
+        # NaN compares False both ways: an image without a score is kept
+        if self.artefact is not None:
+            mask &= ~(np.asarray(self.artefact, dtype=np.float64) >= ARTEFACT_GATE)
+        if self.alignment_gate is not None:
+            mask &= ~(np.asarray(self.alignment, dtype=np.float64) < self.alignment_gate)
+        return mask
 
 
 def load_round(store, job_id: str, model_id: str) -> RoundData:
@@ -62,6 +69,8 @@ def load_round(store, job_id: str, model_id: str) -> RoundData:
         raise StageError(f"job {job_id}: {len(missing)} image(s) not embedded and tagged with {model_id} "
                          f"(e.g. {missing[0]}); run the embed stage first")
     detected = [{a: t["value"] for a, t in json.loads(tags.at[r["id"], "detected"]).items()} for r in rows]
+    calibration = store.get_calibration(model_id)
+    gates = calibration is not None and AlignmentCalibration(*calibration).gates_alignment
     return RoundData(
         job_id=job_id, round=job.get("round"), run_id=job.get("run_id"), model_id=model_id,
         image_ids=[r["id"] for r in rows], X=np.stack([cached[r["sha256"]] for r in rows]).astype(np.float32),
@@ -70,7 +79,8 @@ def load_round(store, job_id: str, model_id: str) -> RoundData:
         alignment=np.array([tags.at[r["id"], "alignment"] for r in rows], dtype=np.float64),
         defects=[json.loads(r["metadata"] or "{}").get("defect") for r in rows],
         backend=job.get("backend"), paths=[r["path"] for r in rows],
-        artefact=np.array([tags.at[r["id"], "artefact"] for r in rows], dtype=np.float64))
+        artefact=np.array([tags.at[r["id"], "artefact"] for r in rows], dtype=np.float64),
+        alignment_gate=ALIGNMENT_GATE if gates else None)
 
 
 # --------------------------------------------------------------------------- stage 4
@@ -117,7 +127,7 @@ class SelectStageResult:
     mean_quality: float
     defect_share: float | None  # among the selected (sketch backend)
     pool_defect_share: float | None
-    n_excluded: int  # images flagged as likely smudged or cropped, not offered (unless fewer than k remain)
+    n_excluded: int  # images likely smudged, cropped or off their prompt, not offered (unless fewer than k remain)
     seconds: float
 
 
@@ -126,7 +136,7 @@ def run_selection(store, data: RoundData, k: int, *, theta: float = 0.7, labels:
     """Stage 5: the DPP selection for a round (cluster-aware when `labels` are given); stored.
 
     `quality` overrides the stored per-image quality (e.g. blended with a preference head).
-    Images flagged as likely artefacts (``data.selectable``) are not candidates.
+    Images flagged as likely artefacts or off their prompt (``data.selectable``) are not candidates.
     """
     from .dpp import SelectionWarning, select, vendi_score
 

@@ -188,7 +188,7 @@ def selection_view(ctx: RunContext, round_number: int) -> list:
         grids.append(fg.image_grid_html(items, title=f"{profiles.get(c, 'selection')} — {len(rows)} selected"))
     head = (f"<h3>Round {round_number}: {len(selected)} selected at θ={row['theta']:g}: Vendi {row['vendi_score']:.2f} "
             f"vs {metrics['random_vendi']:.2f} for random subsets; mean quality {row['mean_quality']:.3f}"
-            + (f"; {metrics['n_excluded']} likely artefacts left out" if metrics.get("n_excluded") else "")
+            + (f"; {metrics['n_excluded']} likely artefacts or off-prompt left out" if metrics.get("n_excluded") else "")
             + (f"; defects {metrics['defect_share']:.0%} vs {metrics['pool_defect_share']:.0%} in the pool"
                if metrics.get("defect_share") is not None else "") + "</h3>")
     return [head, fg.theta_sweep_figure(sweep, float(row["theta"])), *grids]
