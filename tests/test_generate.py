@@ -52,7 +52,7 @@ def test_generation_stores_images_rows_and_metadata(workspace, tax):
     check_workspace(store, job, 20)
     rows = store.job_images(job)
     first = rows.iloc[0]
-    assert first["backend"] == "sketch" and first["model"] == "sketch-v5"
+    assert first["backend"] == "sketch" and first["model"] == "sketch-v6"
     assert (first["width"], first["height"]) == (64, 64)
     assert json.loads(first["vlt_attributes"]) == specs[0].attributes
     assert first["prompt"] == specs[0].prompt and first["seed"] == specs[0].seed

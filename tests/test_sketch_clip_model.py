@@ -14,14 +14,14 @@ from bffkit.tagging import VLTTagger, evaluate_tagger
 
 MODEL_DIR = DATA_DIR / "models" / "sketch-clip"
 # Issue 4 asks for category 0.95, primary colour 0.90, pattern 0.85, length 0.80, sleeve length
-# 0.80, neckline 0.70. The shipped weights (27 minutes of training on 2 cores, sketch-v5 renders)
-# reach 0.968, 0.875, 0.615, 0.941, 0.904 and 0.681 (training.json): category, length and sleeve
-# length are met, the rest are short and the issue stays open. These floors guard what ships
-# against regressions (measured minus a margin).
+# 0.80, neckline 0.70. The shipped weights (28.5 minutes of training on 2 cores, sketch-v6 renders)
+# reach 0.970, 0.916, 0.720, 0.945, 0.867 and 0.743 (training.json; the evaluation is seeded, so
+# this test measures the same numbers): all but pattern are met, and the issue stays open. The
+# floors are the targets where they are met, else what ships minus a margin (a regression guard).
 TARGETS = {"category": 0.95, "primary_color": 0.90, "pattern": 0.85, "length": 0.80, "sleeve_length": 0.80,
            "neckline": 0.70}
-REQUIRED = {"category": 0.94, "primary_color": 0.84, "pattern": 0.58, "length": 0.91, "sleeve_length": 0.87,
-            "neckline": 0.65}
+REQUIRED = {"category": 0.95, "primary_color": 0.90, "pattern": 0.69, "length": 0.91, "sleeve_length": 0.84,
+            "neckline": 0.72}
 
 
 @pytest.fixture(scope="module")
@@ -90,8 +90,9 @@ def test_calibrated_alignment_scores_defects_lower_than_clean(sketch_clip, held_
 
 @pytest.mark.slow
 def test_artefact_probability_flags_smudged_and_cropped_sketches(sketch_clip, held_out_defects):
-    """Held-out sketches (seeds the calibration never saw): measured AUC 0.99, 91% of smudged or
-    cropped ones flagged at the gate (cropped 100%, smudged 82%), 1.7% of clean ones."""
+    """Held-out sketches (seeds the calibration never saw): measured AUC 0.97, 87% of smudged or
+    cropped ones flagged at the gate (cropped 100%, smudged 75%), 2.9% of clean ones (sketch-v5
+    weights: AUC 0.99, 91%, 1.7%)."""
     assert calibration_for(sketch_clip).detects_artefacts
     prompts, kinds, X = held_out_defects
     artefact = prompt_scores(sketch_clip, X, prompts)["artefact"]

@@ -38,7 +38,7 @@ OUTLINE = (34, 34, 38)
 # The least luminance difference between a print's marks and its ground (0-255 scale)
 PRINT_CONTRAST = 60
 # The drawing's version, recorded with every image (`meta["renderer"]`, the generator's model name)
-RENDERER = "sketch-v5"
+RENDERER = "sketch-v6"
 
 BACKGROUNDS: dict[str, tuple[tuple[int, int, int], tuple[int, int, int]]] = {
     # (top colour, bottom colour) of a vertical gradient
@@ -101,6 +101,14 @@ CATEGORY_DEFAULTS: dict[str, dict[str, str]] = {
 # (0.022) and crew (0.035) were all but invisible and read as one another.
 NECKLINE_DEPTH = {"crew": 0.06, "scoop": 0.13, "boat": 0.045, "v-neck": 0.12, "plunging": 0.24, "square": 0.1,
                   "keyhole": 0.16, "cowl": 0.06}
+# The garment is drawn this much wider than tall (sketch-v6): a flat filled under a third of the
+# canvas's width, so a print showed a few repeats at the embedder's 112 px. Drawn 1.2x wider, the
+# probe (an image tower with linear heads, 400 steps) read pattern 0.733 instead of 0.699, neckline
+# 0.606 instead of 0.593; sleeves hang steeper (SLEEVE_ANGLE) so that long ones stay on the canvas.
+STRETCH = 1.2
+# Degrees from vertical a sleeve hangs at (kimono and batwing sleeves spread wider); with the
+# stretch, 18 looks like sketch-v5's 28 and reaches as far out.
+SLEEVE_ANGLE = {"default": 18, "kimono": 40, "batwing": 40}
 # Half-widths of the round cuts: a boat neck runs nearly shoulder to shoulder, a crew hugs the neck.
 NECKLINE_HALF_WIDTH = {"crew": 0.065, "scoop": 0.095, "boat": 0.14}
 UPPER = {"top", "t-shirt", "shirt", "blouse", "sweater", "cardigan", "hoodie", "jacket", "blazer", "coat"}
@@ -117,9 +125,10 @@ class _Frame:
     scale: float = 1.0
     dx: float = 0.0
     dy: float = 0.0
+    stretch: float = 1.0  # horizontal only: lengths are read off the vertical
 
     def __call__(self, x: float, y: float) -> tuple[float, float]:
-        return (((x - 0.5) * self.scale + 0.5 + self.dx) * self.width,
+        return (((x - 0.5) * self.scale * self.stretch + 0.5 + self.dx) * self.width,
                 ((y - 0.5) * self.scale + 0.5 + self.dy) * self.height)
 
     def pts(self, points: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -227,7 +236,7 @@ class SketchRenderer:
 
         # 2. Jitter and canvas
         frame = _Frame(self.width, self.height, scale=float(rng.uniform(0.92, 1.02)),
-                       dx=float(rng.uniform(-0.025, 0.025)), dy=float(rng.uniform(-0.02, 0.02)))
+                       dx=float(rng.uniform(-0.025, 0.025)), dy=float(rng.uniform(-0.02, 0.02)), stretch=STRETCH)
         if defect == "cropped":
             side = int(rng.integers(4))
             frame.scale *= float(rng.uniform(1.25, 1.6))
@@ -399,8 +408,8 @@ class SketchRenderer:
         armpit = (0.5 + side * (sw - 0.012), armpit_y)
         if a.get("sleeve_type") == "batwing":
             armpit = (0.5 + side * (sw - 0.04), 0.38)
-        # the sleeve hangs down and outwards at about 30 degrees from vertical
-        ang = math.radians(28 if a.get("sleeve_type") not in ("kimono", "batwing") else 50)
+        # the sleeve hangs down and outwards (about 22 degrees from vertical once stretched)
+        ang = math.radians(SLEEVE_ANGLE.get(a.get("sleeve_type"), SLEEVE_ANGLE["default"]))
         ux, uy = side * math.sin(ang), math.cos(ang)
         nx, ny = uy * side, -ux * side  # normal pointing up/out
         cx, cy = (shoulder[0] + armpit[0]) / 2, (shoulder[1] + armpit[1]) / 2
@@ -936,14 +945,18 @@ class SketchRenderer:
         w, h = self.width, self.height
         X, Y = _grid(w, h)
         arr = np.asarray(img).astype(np.float32)
-        if surface in ("satin sheen", "glossy", "metallic"):
+        if surface == "metallic":
+            # lame: wavy folds of light and shade across the whole garment, bright crests and
+            # glitter. sketch-v5's one soft band left gold read as mustard and silver as white
+            # (zero-shot gold 0.58, silver 0.64)
+            t = (X * 0.8 + Y * 0.5) / (w * 0.05) + float(rng.uniform(0, 2 * np.pi)) + 1.2 * np.sin(Y / (h * 0.06))
+            folds = np.sin(t)
+            arr = arr * (0.97 + 0.25 * folds)[..., None] + (np.clip(folds, 0.55, 1.0) - 0.55)[..., None] * 200
+            arr += rng.normal(0, 16, size=(h, w, 1)).astype(np.float32)
+        elif surface in ("satin sheen", "glossy"):
             phase = float(rng.uniform(0, w))
             band = np.exp(-(((X + Y * 0.6 - phase) % (w * 0.9)) - w * 0.3) ** 2 / (2 * (w * 0.08) ** 2))
-            # (a metallic sheen of 170 turned most of a silver garment white: silver was tagged white)
-            strength = {"satin sheen": 110, "glossy": 150, "metallic": 120}[surface]
-            arr += band[..., None] * strength
-            if surface == "metallic":
-                arr += rng.normal(0, 18, size=(h, w, 1)).astype(np.float32)
+            arr += band[..., None] * {"satin sheen": 110, "glossy": 150}[surface]
         elif surface == "knit rib":
             arr *= np.where((X % 4) < 1.5, 0.72, 1.0)[..., None]
         elif surface == "denim twill":
