@@ -36,10 +36,11 @@ from .coverage import COVERAGE_ATTRIBUTES
 # The least share of stage 1's draws a value keeps under steering, as a fraction of its prior
 # share: coverage's default target is half a uniform share, so at 0.5 a value the designer
 # dislikes still meets it in expectation. Measured over 3-round loops (seeds 7, 1, 2, 3, both
-# personas, shipped sketch-clip): 8 of 8 met the loop's targets, thumbs-up +0.40 / +0.375 on
-# average and coverage +0.024 / +0.067; a floor of 0.6 kept coverage but took thumbs-up to
-# +0.31 / +0.36 (2 of 8 under +0.25); the old rule (raw ratios floored at 0.35, their mean
-# above 1) +0.38 / +0.40 but coverage +0.002 / +0.017 with 2 of 8 under the -0.02 floor.
+# personas, the sketch-v5 sketch-clip, before the alignment gate): 8 of 8 met the loop's
+# targets, thumbs-up +0.40 / +0.375 on average and coverage +0.024 / +0.067; a floor of 0.6
+# kept coverage but took thumbs-up to +0.31 / +0.36 (2 of 8 under +0.25); the old rule (raw
+# ratios floored at 0.35, their mean above 1) +0.38 / +0.40 but coverage +0.002 / +0.017 with
+# 2 of 8 under the -0.02 floor.
 STEERING_FLOOR = 0.5
 MIN_HEAD_AUC = 0.6  # below this the head is no better than a coin: selection ignores it
 HEAD_WEIGHT_MAX = 0.5  # the share of quality the head can take, reached at HEAD_FULL_AT labels
