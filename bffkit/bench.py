@@ -265,6 +265,60 @@ def bench_embed(n: int = 64, repeats: int = 3, batch: int = 32,
     return out
 
 
+def bench_train_text(n: int = 128, repeats: int = 5, **_ignored) -> dict:
+    """sketch-clip's text tower in training, forward and backward in bf16 as `train` runs it,
+    with the attention kernel training uses ("math") against torch's fused CPU flash kernel
+    (the baseline): a text step's zero-shot prompts (the category and 5 other attributes, for
+    the categories of `n` sampled garments) and a batch of `n` captions. Random weights cost
+    the same compute as trained ones. Also the two kernels' losses in float32 (the same maths)."""
+    import numpy as np
+    import open_clip
+    import torch
+    import torch.nn.functional as F
+
+    from .prompts import ParsedRequest, sample_attributes
+    from .sketch_clip import MODEL_NAME, PROMPT_ATTRIBUTES, caption, encode_text_trimmed, prompt_loss, register
+    from .taxonomy import load_taxonomy
+
+    tax = load_taxonomy()
+    register()
+    torch.manual_seed(0)
+    model = open_clip.create_model(MODEL_NAME).train()
+    tokenizer = open_clip.get_tokenizer(MODEL_NAME)
+    rng = np.random.default_rng(0)
+    attrs = [sample_attributes(ParsedRequest(text="", attributes={}), rng, tax) for _ in range(n)]
+    captions = tokenizer([caption(a, rng) for a in attrs])
+    feats = F.normalize(torch.randn(n, model.text_projection.shape[1]), dim=-1)
+    grey, chosen = np.zeros(n, bool), list(PROMPT_ATTRIBUTES[:6])
+
+    def prompt_step(attention: str, bf16: bool = True) -> float:
+        f = feats.clone().requires_grad_()
+        loss = prompt_loss(model, tokenizer, f, attrs, grey, chosen, "a sketch of a {}", tax, bf16=bf16,
+                           attention=attention)
+        loss.backward()
+        model.zero_grad(set_to_none=True)
+        return float(loss.detach())
+
+    def caption_step(attention: str, bf16: bool = True) -> float:
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            emb = encode_text_trimmed(model, captions, attention)
+        loss = open_clip.ClipLoss()(feats, F.normalize(emb.float(), dim=-1), model.logit_scale.exp())
+        loss.backward()
+        model.zero_grad(set_to_none=True)
+        return float(loss.detach())
+
+    out: dict = {"bench": "train-text", "texts": n, "threads": 1, "cores": 1, "repeats": repeats}
+    with pinned(1):
+        for name, step in (("prompt_step", prompt_step), ("captions", caption_step)):
+            step("math"), step("flash")  # warm-up
+            t_math = best_of(lambda s=step: s("math"), repeats)
+            t_flash = best_of(lambda s=step: s("flash"), repeats)
+            out[name] = {"math_seconds": round(t_math, 4), "flash_seconds": round(t_flash, 4),
+                         "speedup_vs_flash": round(t_flash / t_math, 2),
+                         "float32_loss": {k: step(k, bf16=False) for k in ("math", "flash")}}
+    return out
+
+
 # --------------------------------------------------------------------------- dpp
 
 def reference_greedy_map(X, quality, k: int, theta: float = 0.7, eps: float = 1e-4):
@@ -465,6 +519,7 @@ BENCHES: dict[str, Callable[..., dict]] = {
     "generate-sd15": lambda **kw: bench_architecture("sd15", **kw),
     "generate-sd-turbo": lambda **kw: bench_architecture("sd-turbo", **kw),
     "embed": bench_embed,
+    "train-text": bench_train_text,
     "dpp": bench_dpp,
     "cluster": bench_cluster,
     "loop": bench_loop,

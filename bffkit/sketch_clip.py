@@ -166,7 +166,9 @@ class TrainConfig:
     # tower trains against the bank on all attributes (1.5 s -> 1.0 s a step; 0.84-0.96 s with
     # pool_first_token: same outputs, faster). A text step and its re-encoding of the bank's 4,996
     # prompts cost 2.1 s against 0.75 s for a bank step: every 8th step instead of every 4th gave
-    # 1,677 steps inside the budget (every 4th: 1,416-1,621, as busy as the machine was)
+    # 1,677 steps inside the budget (every 4th: 1,416-1,621, as busy as the machine was). Those
+    # costs are the flash attention kernel's; encode_text_trimmed's math kernel cuts a text step's
+    # prompts 2.3x (bffkit bench train-text)
     prompt_text_every: int = 8
     prompt_attributes_per_step: int = 6
     # bf16 autocast with channels-last convolutions: 2.4x faster steps on an AVX512-BF16 CPU
@@ -208,19 +210,25 @@ PROMPT_ATTRIBUTES = ("category", "primary_color", "pattern", "length", "sleeve_l
                      "leg_shape", "leg_length", "sleeve_type", "silhouette", "fit")
 
 
-def encode_text_trimmed(model, tokens):
+def encode_text_trimmed(model, tokens, attention: str = "math"):
     """``model.encode_text`` on tokens cut after the longest text's end token.
 
     The text tower is causal and pools at the end token, so the padding after it cannot change
     the result (a test checks equality); prompts of ~12 tokens then cost 12 positions, not 32.
+    `attention` picks torch's attention kernel: "math" (the plain one) or "flash" (the fused
+    one). On these short sequences the CPU flash kernel is the slower: a text step's prompts,
+    forward and backward, cost 2.3x as much (``bffkit bench train-text``; the same losses).
     """
     from open_clip.transformer import text_global_pool
+    from torch.nn.attention import SDPBackend, sdpa_kernel
 
+    kernel = {"math": SDPBackend.MATH, "flash": SDPBackend.FLASH_ATTENTION}[attention]
     eot = getattr(model, "text_eos_id", None)
     last = int((tokens != 0).nonzero()[:, 1].max()) + 1  # 0 pads after the end token
     tokens = tokens[:, :last]
     x = model.token_embedding(tokens) + model.positional_embedding[:last]
-    x = model.ln_final(model.transformer(x, attn_mask=model.attn_mask[:last, :last]))
+    with sdpa_kernel(kernel):  # the backward follows the kernel the forward chose
+        x = model.ln_final(model.transformer(x, attn_mask=model.attn_mask[:last, :last]))
     x = text_global_pool(x, tokens, model.text_pool_type, eos_token_id=eot)
     return x @ model.text_projection if model.text_projection is not None else x
 
@@ -316,7 +324,8 @@ def _class_embeddings(emb, blocks, tax, n_templates: int) -> dict:
 
 
 def prompt_loss(model, tokenizer, img_features, attrs: list[dict], grey: np.ndarray, attributes: Sequence[str],
-                template: str, tax, bf16: bool = False, weights: Mapping[str, float] | None = None):
+                template: str, tax, bf16: bool = False, weights: Mapping[str, float] | None = None,
+                attention: str = "math"):
     """:func:`attribute_loss` against prompts in one `template` encoded now (gradients reach both towers).
 
     Only the categories present in the batch are encoded, all prompts in one text-tower call.
@@ -327,7 +336,7 @@ def prompt_loss(model, tokenizer, img_features, attrs: list[dict], grey: np.ndar
     blocks, texts = _class_blocks(attributes, tax, [template], lambda attribute: sorted(
         {a["category"] for a in attrs if attribute in a and tax[attribute].applies(a["category"])}))
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-        emb = encode_text_trimmed(model, tokenizer(texts))
+        emb = encode_text_trimmed(model, tokenizer(texts), attention)
     class_embeddings = _class_embeddings(F.normalize(emb.float(), dim=-1), blocks, tax, 1)
     return attribute_loss(img_features, attrs, grey, class_embeddings, model.logit_scale.exp(), tax, weights)
 

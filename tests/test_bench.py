@@ -23,7 +23,7 @@ def test_bench_generate_reports_rates_and_ratios(cli):
 def test_unknown_bench(cli):
     code, out, err = cli("bench", "warp-drive")
     assert (code, out) == (2, "")
-    assert err == "error: unknown benchmark 'warp-drive'; available: generate, generate-sd15, generate-sd-turbo, embed, dpp, cluster, loop, sliders\n"
+    assert err == "error: unknown benchmark 'warp-drive'; available: generate, generate-sd15, generate-sd-turbo, embed, train-text, dpp, cluster, loop, sliders\n"
 
 
 @pytest.mark.slow
@@ -32,6 +32,19 @@ def test_architecture_bench_runs_its_code_path_at_reduced_scale(arch):
     doc = bench_architecture(arch, size=64, steps=1, batch=2, repeats=1, scale=0.1)
     assert doc["bench"] == f"generate-{arch}" and doc["device"] == "cpu"
     assert doc["seconds_per_image"] > 0 and doc["pipeline_vs_unet_only"] > 0
+
+
+def test_bench_train_text_compares_attention_kernels_on_the_same_maths(cli):
+    code, out, err = cli("bench", "train-text", "--n", "16", "--repeats", "1", "--json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["bench"] == "train-text" and doc["texts"] == 16 and doc["cores"] == 1
+    for name in ("prompt_step", "captions"):
+        row = doc[name]
+        assert row["math_seconds"] > 0 and row["flash_seconds"] > 0
+        assert row["speedup_vs_flash"] == pytest.approx(row["flash_seconds"] / row["math_seconds"], abs=0.01)
+        # the kernel changes the cost, not the loss
+        assert row["float32_loss"]["math"] == pytest.approx(row["float32_loss"]["flash"], rel=1e-5)
 
 
 def test_bench_dpp_matches_the_reference_and_reports_ratios():
