@@ -18,7 +18,7 @@ import difflib
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -244,26 +244,25 @@ def calibration_for(embedder: Embedder, store=None):
 
     A ``local-dir:`` model may carry its calibration beside its weights (``calibration.json``, as
     ``bffkit train-sketch-clip`` writes it and sketch-clip ships it); it is used when it was fitted
-    on these very weights. A stored calibration from before artefact calibration existed is
-    replaced (from the folder, else fitted again: same seed, same alignment map) so that it gains
-    the artefact map.
+    on these very weights. A stored calibration from before artefact or near-miss calibration
+    existed is replaced (from the folder, else fitted again: same seed, same alignment map) so
+    that it gains them.
     """
     from .scoring import AlignmentCalibration, calibrate_alignment
 
     if store is not None and (row := store.get_calibration(embedder.model_id)) is not None:
         stored = AlignmentCalibration(*row)
-        if stored.artefact_auc is not None:
+        if stored.complete:
             return stored
     cal = calibration_beside_weights(embedder) or calibrate_alignment(embedder)
     if store is not None:
-        store.put_calibration(cal.model_id, cal.a, cal.b, cal.n_pairs, cal.match_auc,
-                              cal.artefact_a, cal.artefact_b, cal.artefact_auc)
+        store.put_calibration(*astuple(cal))
     return cal
 
 
 def calibration_beside_weights(embedder: Embedder):
     """The ``calibration.json`` in a ``local-dir:`` model's folder, if it was fitted on the same
-    weights (its model id ends in their digest) and has the artefact map; else None."""
+    weights (its model id ends in their digest) and has every map; else None."""
     from .scoring import AlignmentCalibration
 
     path = embedder.folder / "calibration.json" if embedder.folder is not None else None
@@ -275,7 +274,7 @@ def calibration_beside_weights(embedder: Embedder):
         cal = AlignmentCalibration(**{**data, "model_id": embedder.model_id})
     except (ValueError, KeyError, TypeError):
         return None  # unreadable or from another version: fitted afresh instead
-    if digest != embedder.model_id.rsplit("#", 1)[-1] or cal.artefact_auc is None:
+    if digest != embedder.model_id.rsplit("#", 1)[-1] or not cal.complete:
         return None
     return cal
 

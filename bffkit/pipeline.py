@@ -145,6 +145,15 @@ class RunContext:
         return self._embedder
 
     @property
+    def coverage_targets(self) -> dict[tuple[str, str], float]:
+        """(attribute, value) -> target share: what stage 6 measures and steering keeps clear of."""
+        from .coverage import coverage_targets
+
+        cov = self.config.coverage
+        return coverage_targets(self.tax, default_target=cov.default_target, targets=cov.targets,
+                                fixed=self.fixed, category=self.category)
+
+    @property
     def tagger(self):
         if self._tagger is None:
             from .tagging import VLTTagger
@@ -227,7 +236,7 @@ def run_stage(ctx: RunContext, stage: str, round_number: int) -> dict:
         preferences = None
         if r > 1 and cfg.embed.model and cfg.feedback.source != "none":
             preferences = st.steering_for_next_round(store, cfg.user_id, ctx.model_id, ctx.tax, fixed=ctx.fixed,
-                                                     seed=ctx.seed(r)) or None
+                                                     seed=ctx.seed(r), targets=ctx.coverage_targets) or None
         result = plan_round(cfg, store, ctx.run_id, r, boosts=boosts, preferences=preferences)
         state = "planned" if result.new else "already stored"
         steer = f"; steered by feedback on {', '.join(sorted(preferences))}" if preferences else ""

@@ -18,17 +18,23 @@
   Selection does not pick images more likely artefacts than not (``ARTEFACT_GATE``): a quality
   discount cannot keep them out, because at theta 0.7 the DPP kernel weighs quality by at most
   exp(2 alpha) = 10x, less than such an outlier's diversity gain.
-- For the same reason selection does not pick images more likely off their prompt than on it
-  (calibrated alignment below ``ALIGNMENT_GATE``; a sketch drawn in the wrong colour, say),
-  where the model separates matched from mismatched prompts (``MIN_MATCH_AUC``): a model that
-  cannot would put about half of any pool under 0.5 by chance.
+- For the same reason selection does not pick images off their prompt: a sketch drawn in the
+  wrong colour, say. Such a sketch still matches the rest of its prompt, so its alignment sits
+  far above another sketch's prompt and the 0.5 line passes most of them. Each model therefore
+  also gets a *near-miss* line: the cosine at which a sketch is as likely to show its own prompt
+  as that prompt with its category, colour or pattern changed (a logistic fit on the same clean
+  sketches with their own prompt and with a near miss of it, seeded). Images under it -- in
+  alignment terms, ``calibration(near_miss_cos)`` -- are off their prompt for selection, where the
+  model separates the two (``MIN_MATCH_AUC``); a model that cannot tell near misses but does
+  tell other prompts gates at ``ALIGNMENT_GATE``, and one that tells neither does not gate: it
+  would put about half of any pool under the line by chance.
 - Quality for selection: the calibrated alignment (the preference head joins it once feedback
   learning exists).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -68,9 +74,30 @@ MIN_ARTEFACT_AUC = 0.8
 # Images at or above this artefact probability are not offered to the selection.
 ARTEFACT_GATE = 0.5
 # Below this calibrated alignment ("more likely not showing its prompt than showing it") images
-# are not offered to the selection, where the model's calibration AUC is at least MIN_MATCH_AUC.
+# are not offered to the selection, where the model's calibration AUC is at least MIN_MATCH_AUC
+# (a model that tells near misses gates higher: AlignmentCalibration.alignment_gate).
 ALIGNMENT_GATE = 0.5
 MIN_MATCH_AUC = 0.8
+# A near miss changes one of these: the head of every prompt, and what a failed generation most
+# often gets wrong while the rest of its prompt still fits (a sketch in the wrong colour).
+NEAR_MISS_ATTRIBUTES = ("category", "primary_color", "pattern")
+
+
+def near_miss_prompt(attributes: Mapping[str, str], rng: np.random.Generator, taxonomy=None,
+                     free_text: Sequence[str] = ()) -> str:
+    """The prompt of `attributes` with one of its NEAR_MISS_ATTRIBUTES set to another value (drawn
+    by `rng`); the prompt unchanged where it names none of them."""
+    from .prompts import compose_prompt
+    from .taxonomy import load_taxonomy
+
+    tax = taxonomy or load_taxonomy()
+    named = [a for a in NEAR_MISS_ATTRIBUTES if a in attributes]
+    changed = dict(attributes)
+    if named:
+        attribute = named[int(rng.integers(len(named)))]
+        others = [v for v in tax[attribute].value_names if v != attributes[attribute]]
+        changed[attribute] = others[int(rng.integers(len(others)))]
+    return compose_prompt(changed, tax, free_text)
 
 
 def artefact_prompts(prompts: Sequence[str]) -> list[str]:
@@ -105,6 +132,8 @@ class AlignmentCalibration:
     artefact_a: float | None = None
     artefact_b: float | None = None
     artefact_auc: float | None = None  # how well the model separates artefacts from clean sketches
+    near_miss_cos: float | None = None  # the cosine where its own prompt and a near miss are even
+    near_miss_auc: float | None = None  # how well the model separates its own prompt from a near miss
 
     def __call__(self, cos: np.ndarray) -> np.ndarray:
         return _sigmoid(self.a * np.asarray(cos, float) + self.b)
@@ -113,6 +142,21 @@ class AlignmentCalibration:
     def gates_alignment(self) -> bool:
         """Whether the alignment separates matched from mismatched prompts well enough to gate on."""
         return self.match_auc >= MIN_MATCH_AUC
+
+    @property
+    def complete(self) -> bool:
+        """Whether every map was fitted (calibrations stored before the artefact or near-miss map
+        existed lack them)."""
+        return self.artefact_auc is not None and self.near_miss_auc is not None
+
+    @property
+    def alignment_gate(self) -> float | None:
+        """The alignment under which selection leaves an image out as off its prompt: the near-miss
+        line where the model tells near misses, else ALIGNMENT_GATE where it tells other prompts,
+        else None (no gate)."""
+        if self.near_miss_auc is not None and self.near_miss_auc >= MIN_MATCH_AUC:
+            return max(ALIGNMENT_GATE, float(self(self.near_miss_cos)))
+        return ALIGNMENT_GATE if self.gates_alignment else None
 
     @property
     def detects_artefacts(self) -> bool:
@@ -129,6 +173,7 @@ def calibrate_alignment(embedder, n: int = 400, seed: int = 2024) -> AlignmentCa
     """Fit the model's calibration on `n` sketches and their prompts (seeded).
 
     Alignment: clean sketches with their own prompt (1) and another sketch's prompt (0).
+    Near misses: the same sketches with their own prompt (1) and a near miss of it (0).
     Artefacts: the same prompts' sketches drawn with a failure mode -- those that came out
     smudged or cropped (1) -- against the clean ones (0).
     """
@@ -147,6 +192,11 @@ def calibrate_alignment(embedder, n: int = 400, seed: int = 2024) -> AlignmentCa
     shift = np.random.default_rng(seed).integers(1, len(specs))
     neg = np.sum(img * np.roll(txt, shift, axis=0), axis=1)  # every image with another one's prompt
     a, b = fit_logistic(np.concatenate([pos, neg]), np.concatenate([np.ones_like(pos), np.zeros_like(neg)]))
+    # its own generator, so that the alignment map above is the one fitted before near misses existed
+    near_rng = np.random.default_rng([seed, 1])
+    near_txt = embedder.embed_texts([near_miss_prompt(s.attributes, near_rng, free_text=s.free_text) for s in specs])
+    near = np.sum(img * near_txt, axis=1)
+    near_a, near_b = fit_logistic(np.concatenate([pos, near]), np.concatenate([np.ones_like(pos), np.zeros_like(near)]))
     # Artefacts: every spec drawn again with a failure mode; smudged and cropped ones are the positives
     faulty = SketchRenderer(256, 256, defect_rate=1.0)
     drawn = [faulty.render(s.attributes, s.seed) for s in specs]
@@ -158,4 +208,6 @@ def calibrate_alignment(embedder, n: int = 400, seed: int = 2024) -> AlignmentCa
                                 np.concatenate([np.ones_like(faulty_ev), np.zeros_like(clean_ev)]))
     return AlignmentCalibration(model_id=embedder.model_id, a=a, b=b, n_pairs=2 * len(specs),
                                 match_auc=round(auc(pos, neg), 4), artefact_a=art_a, artefact_b=art_b,
-                                artefact_auc=round(auc(faulty_ev, clean_ev), 4))
+                                artefact_auc=round(auc(faulty_ev, clean_ev), 4),
+                                near_miss_cos=-near_b / near_a if near_a > 0 else None,
+                                near_miss_auc=round(auc(pos, near), 4))

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .exceptions import StageError
-from .scoring import ALIGNMENT_GATE, ARTEFACT_GATE, AlignmentCalibration
+from .scoring import ARTEFACT_GATE, AlignmentCalibration
 
 
 @dataclass
@@ -37,7 +37,7 @@ class RoundData:
     paths: list[str] = field(default_factory=list)
     artefact: np.ndarray | None = None  # (n,) P(smudged or cropped); NaN where the model cannot tell
     # images under this alignment are off their prompt for selection (None: the model's alignment
-    # does not separate matched from mismatched prompts, see scoring.ALIGNMENT_GATE)
+    # does not separate matched from mismatched prompts, see AlignmentCalibration.alignment_gate)
     alignment_gate: float | None = None
 
     def __len__(self) -> int:
@@ -70,7 +70,7 @@ def load_round(store, job_id: str, model_id: str) -> RoundData:
                          f"(e.g. {missing[0]}); run the embed stage first")
     detected = [{a: t["value"] for a, t in json.loads(tags.at[r["id"], "detected"]).items()} for r in rows]
     calibration = store.get_calibration(model_id)
-    gates = calibration is not None and AlignmentCalibration(*calibration).gates_alignment
+    gate = AlignmentCalibration(*calibration).alignment_gate if calibration is not None else None
     return RoundData(
         job_id=job_id, round=job.get("round"), run_id=job.get("run_id"), model_id=model_id,
         image_ids=[r["id"] for r in rows], X=np.stack([cached[r["sha256"]] for r in rows]).astype(np.float32),
@@ -80,7 +80,7 @@ def load_round(store, job_id: str, model_id: str) -> RoundData:
         defects=[json.loads(r["metadata"] or "{}").get("defect") for r in rows],
         backend=job.get("backend"), paths=[r["path"] for r in rows],
         artefact=np.array([tags.at[r["id"], "artefact"] for r in rows], dtype=np.float64),
-        alignment_gate=ALIGNMENT_GATE if gates else None)
+        alignment_gate=gate)
 
 
 # --------------------------------------------------------------------------- stage 4
@@ -254,8 +254,9 @@ def run_feedback(store, data: RoundData, selected: np.ndarray, *, source: str, u
 
 
 def steering_for_next_round(store, user_id: str, model_id: str, taxonomy, *, fixed=(),
-                            seed: int = 0) -> dict[str, dict[str, float]]:
-    """Thompson-sampled preference factors for stage 1 from the user's feedback so far.
+                            seed: int = 0, targets=None) -> dict[str, dict[str, float]]:
+    """Thompson-sampled preference factors for stage 1 from the user's feedback so far; with the
+    run's coverage `targets`, no value is steered under its target (see ``thompson_preferences``).
 
     The posteriors here are over the *requested* attribute values (what stage 1 controls):
     they estimate how each knob of the sampler changes the chance of a thumbs-up, without the
@@ -268,6 +269,6 @@ def steering_for_next_round(store, user_id: str, model_id: str, taxonomy, *, fix
     if feedback.empty:
         return {}
     post = attribute_posteriors(feedback, requested_by_image(store, feedback["image_id"].unique().tolist()))
-    prefs = thompson_preferences(post, taxonomy, np.random.default_rng(seed), fixed=fixed)
+    prefs = thompson_preferences(post, taxonomy, np.random.default_rng(seed), fixed=fixed, targets=targets)
     store.mark_outliers_used(store.outlier_ids(user_id))
     return prefs

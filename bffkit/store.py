@@ -302,7 +302,13 @@ V5 = [
     "ALTER TABLE model_calibration ADD COLUMN artefact_auc DOUBLE",
 ]
 
-MIGRATIONS: dict[int, list[str]] = {1: V1, 2: V2, 3: V3, 4: V4, 5: V5}
+# Version 6: each model's near-miss line, the off-prompt gate of selection (stage 3).
+V6 = [
+    "ALTER TABLE model_calibration ADD COLUMN near_miss_cos DOUBLE",
+    "ALTER TABLE model_calibration ADD COLUMN near_miss_auc DOUBLE",
+]
+
+MIGRATIONS: dict[int, list[str]] = {1: V1, 2: V2, 3: V3, 4: V4, 5: V5, 6: V6}
 LATEST_VERSION = max(MIGRATIONS)
 
 # Tables a reader may ask for by name (DESIGN.md lists the seed ones).
@@ -449,7 +455,8 @@ UPSERT_TAGS_FROM = """
 INSERT OR REPLACE INTO image_tags (image_id, model, detected, adherence, clip_score, alignment, quality, artefact)
 SELECT image_id, model, CAST(detected AS JSON), adherence, clip_score, alignment, quality, artefact FROM new_tags"""
 SELECT_TAGS = "SELECT * FROM image_tags WHERE model = ? AND image_id IN (SELECT unnest(?))"
-CALIBRATION_COLUMNS = ("model", "a", "b", "n_pairs", "match_auc", "artefact_a", "artefact_b", "artefact_auc")
+CALIBRATION_COLUMNS = ("model", "a", "b", "n_pairs", "match_auc", "artefact_a", "artefact_b", "artefact_auc",
+                       "near_miss_cos", "near_miss_auc")
 GET_CALIBRATION = f"SELECT {', '.join(CALIBRATION_COLUMNS)} FROM model_calibration WHERE model = ?"
 PUT_CALIBRATION = (f"INSERT OR REPLACE INTO model_calibration ({', '.join(CALIBRATION_COLUMNS)}) "
                    f"VALUES ({', '.join('?' * len(CALIBRATION_COLUMNS))})")
@@ -1023,15 +1030,18 @@ class Store:
             return con.execute(SELECT_TAGS, [model_id, list(image_ids)]).df()
 
     def get_calibration(self, model_id: str) -> tuple | None:
-        """(model, a, b, n_pairs, match_auc, artefact_a, artefact_b, artefact_auc), or None."""
+        """(model, a, b, n_pairs, match_auc, artefact_a, artefact_b, artefact_auc, near_miss_cos,
+        near_miss_auc), or None."""
         with self.connect() as con:
             return con.execute(GET_CALIBRATION, [model_id]).fetchone()
 
     def put_calibration(self, model_id: str, a: float, b: float, n_pairs: int, match_auc: float,
                         artefact_a: float | None = None, artefact_b: float | None = None,
-                        artefact_auc: float | None = None) -> None:
+                        artefact_auc: float | None = None, near_miss_cos: float | None = None,
+                        near_miss_auc: float | None = None) -> None:
         with self.transaction() as con:
-            con.execute(PUT_CALIBRATION, [model_id, a, b, n_pairs, match_auc, artefact_a, artefact_b, artefact_auc])
+            con.execute(PUT_CALIBRATION, [model_id, a, b, n_pairs, match_auc, artefact_a, artefact_b, artefact_auc,
+                                          near_miss_cos, near_miss_auc])
 
     # ----------------------------------------------------------------- stages 4-6
     def save_clustering(self, *, result_id: str, batch_id: str, round: int | None, k: int, metrics: dict,

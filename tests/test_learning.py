@@ -6,8 +6,11 @@ import pandas as pd
 import pytest
 
 from bffkit.analytics import _recommendations, analytics, wilson
-from bffkit.learning import (STEERING_FLOOR, PreferenceHead, attribute_posteriors, combined_quality, floored_factors,
-                             head_features, head_weight, predicted_lift, rating_pairs, thompson_preferences)
+from bffkit.coverage import coverage_targets
+from bffkit.learning import (COVERAGE_MARGIN, STEERING_FLOOR, PreferenceHead, attribute_posteriors, combined_quality,
+                             floored_factors, head_features, head_weight, predicted_lift, rating_pairs,
+                             thompson_preferences)
+from bffkit.prompts import sampling_weights
 
 
 def synthetic_likes(n, d=64, seed=0):
@@ -88,6 +91,19 @@ def test_posteriors_and_thompson_floor(tax):
         assert np.isclose(prior @ np.array(list(d["pattern"].values())) / prior.sum(), 1, atol=1e-3)
     lift = predicted_lift(post, tax, draws[0])
     assert lift["pattern"] > 0
+    # with coverage targets, a disliked value keeps COVERAGE_MARGIN x its target of the draws
+    targets = coverage_targets(tax, fixed={"category"})
+    steered = [thompson_preferences(post, tax, np.random.default_rng(s), fixed={"category"}, targets=targets)
+               for s in range(50)]
+    for d in steered:
+        w = sampling_weights("pattern", tax, preferences=d)
+        least = [COVERAGE_MARGIN * targets[("pattern", v)] / tax["pattern"].sample_rate for v in tax["pattern"].value_names]
+        assert np.all(w / w.sum() >= np.array(least) * (1 - 1e-3))  # factors are stored to 4 places
+    floral_share = np.mean([d["pattern"]["floral"] for d in steered]) * prior[tax["pattern"].value_names.index("floral")] / prior.sum()
+    assert floral_share == pytest.approx(COVERAGE_MARGIN * targets[("pattern", "floral")], rel=0.05)
+    # still steered to what is liked, within the room the floors leave: every print at 4.7% of the
+    # draws leaves solid at most 30%, 1.5x its prior share
+    assert np.mean([d["pattern"]["solid"] for d in steered]) > 1.25
 
 
 def test_floored_factors_keep_every_value_a_floor_share_of_the_draws():
@@ -105,6 +121,11 @@ def test_floored_factors_keep_every_value_a_floor_share_of_the_draws():
     # flooring the raw ratios alone (the old rule) left a disliked value ~0.2 of its prior share
     raw = np.array([4.0, 3.0, 0.01, 0.01])
     assert floored_factors(raw, np.ones(4), 0.35)[2] == 0.35
+    # one floor per value; floors that take every draw leave the floors' own proportions
+    f = floored_factors(raw, np.ones(4), np.array([0.2, 0.2, 0.9, 0.5]))
+    assert f[2] == pytest.approx(0.9) and f[3] == pytest.approx(0.5) and np.isclose(f.mean(), 1)
+    np.testing.assert_allclose(floored_factors(raw, np.ones(4), np.array([1.0, 1.0, 2.0, 4.0])), [0.5, 0.5, 1, 2])
+    np.testing.assert_allclose(floored_factors(raw, np.ones(4), 1.0), np.ones(4))
 
 
 def test_wilson_interval():

@@ -14,14 +14,12 @@ from bffkit.tagging import VLTTagger, evaluate_tagger
 
 MODEL_DIR = DATA_DIR / "models" / "sketch-clip"
 # Issue 4 asks for category 0.95, primary colour 0.90, pattern 0.85, length 0.80, sleeve length
-# 0.80, neckline 0.70. The shipped weights (28.5 minutes of training on 2 cores, sketch-v6 renders)
-# reach 0.970, 0.916, 0.720, 0.945, 0.867 and 0.743 (training.json; the evaluation is seeded, so
-# this test measures the same numbers): all but pattern are met, and the issue stays open. The
-# floors are the targets where they are met, else what ships minus a margin (a regression guard).
+# 0.80, neckline 0.70. The shipped weights (26.5 minutes of training on 2 cores, sketch-v6 renders)
+# reach 0.971, 0.923, 0.871, 0.937, 0.858 and 0.778 (training.json; the evaluation is seeded, so
+# this test measures the same numbers): every target is met, and the floors are the targets.
 TARGETS = {"category": 0.95, "primary_color": 0.90, "pattern": 0.85, "length": 0.80, "sleeve_length": 0.80,
            "neckline": 0.70}
-REQUIRED = {"category": 0.95, "primary_color": 0.90, "pattern": 0.69, "length": 0.91, "sleeve_length": 0.84,
-            "neckline": 0.72}
+REQUIRED = TARGETS
 
 
 @pytest.fixture(scope="module")
@@ -90,9 +88,9 @@ def test_calibrated_alignment_scores_defects_lower_than_clean(sketch_clip, held_
 
 @pytest.mark.slow
 def test_artefact_probability_flags_smudged_and_cropped_sketches(sketch_clip, held_out_defects):
-    """Held-out sketches (seeds the calibration never saw): measured AUC 0.97, 87% of smudged or
-    cropped ones flagged at the gate (cropped 100%, smudged 75%), 2.9% of clean ones (sketch-v5
-    weights: AUC 0.99, 91%, 1.7%)."""
+    """Held-out sketches (seeds the calibration never saw): measured AUC 0.96, 81% of smudged or
+    cropped ones flagged at the gate (cropped 97%, smudged 66%), 1.7% of clean ones (the weights
+    before, layers [1, 1, 1, 1]: AUC 0.97, 87%, 2.9%; sketch-v5's: AUC 0.99, 91%, 1.7%)."""
     assert calibration_for(sketch_clip).detects_artefacts
     prompts, kinds, X = held_out_defects
     artefact = prompt_scores(sketch_clip, X, prompts)["artefact"]
@@ -100,6 +98,20 @@ def test_artefact_probability_flags_smudged_and_cropped_sketches(sketch_clip, he
     assert auc(artefact[faulty], artefact[clean]) >= 0.95
     assert (artefact[faulty] >= ARTEFACT_GATE).mean() >= 0.8
     assert (artefact[clean] >= ARTEFACT_GATE).mean() <= 0.04
+
+
+@pytest.mark.slow
+def test_the_off_prompt_gate_leaves_out_wrong_colour_sketches(sketch_clip, held_out_defects):
+    """A wrong-colour sketch matches the rest of its prompt: the 0.5 alignment line passes most of
+    them (measured: 36% left out), the near-miss line (alignment 0.998) leaves out 92% -- and 97%
+    of cropped, 50% of smudged, 26% of missing-sleeve and 15% of clean sketches, those the model
+    itself reads closer to a near miss."""
+    cal = calibration_for(sketch_clip)
+    assert cal.near_miss_auc >= 0.9 and cal.alignment_gate > 0.5
+    prompts, kinds, X = held_out_defects
+    off = cal(np.sum(X * sketch_clip.embed_texts(prompts), axis=1)) < cal.alignment_gate
+    assert off[kinds == "wrong_color"].mean() >= 0.85 and off[kinds == "cropped"].mean() >= 0.85
+    assert off[kinds == ""].mean() <= 0.2
 
 
 def test_prompt_bank_holds_the_taggers_class_embeddings(sketch_clip):

