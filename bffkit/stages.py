@@ -256,7 +256,8 @@ def run_feedback(store, data: RoundData, selected: np.ndarray, *, source: str, u
 def steering_for_next_round(store, user_id: str, model_id: str, taxonomy, *, fixed=(),
                             seed: int = 0, targets=None) -> dict[str, dict[str, float]]:
     """Thompson-sampled preference factors for stage 1 from the user's feedback so far; with the
-    run's coverage `targets`, no value is steered under its target (see ``thompson_preferences``).
+    run's coverage `targets`, no value is steered under COVERAGE_MARGIN x its target (see
+    ``thompson_preferences``).
 
     The posteriors here are over the *requested* attribute values (what stage 1 controls):
     they estimate how each knob of the sampler changes the chance of a thumbs-up, without the
