@@ -1,12 +1,13 @@
 # Two commands on a fresh machine (see README):
 #   make demo   set everything up, then run the main job on the offline default config
-#   make test   set everything up, then run the whole test suite
+#   make test   set everything up, then run the whole test suite (what CI runs)
+# While working: make test-fast   the unit tests only (everything not marked slow; <= 3 min)
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test clean
+.PHONY: setup demo test test-fast clean
 
 setup: $(STAMP)
 
@@ -26,6 +27,9 @@ test: setup
 	@command -v chromium >/dev/null 2>&1 || apt-get install -y -q chromium >/dev/null 2>&1 || \
 		echo "note: chromium could not be installed; the browser test will be skipped"
 	$(BIN)/python -m pytest
+
+test-fast: setup
+	$(BIN)/python -m pytest -m "not slow"
 
 clean:
 	rm -rf $(VENV) data/workspace reports/*/

@@ -1,4 +1,4 @@
-"""Stage 8b: analytics and recommendations over a time window (default 90 days).
+"""Stage 8, analytics and recommendations over a time window (default 90 days).
 
 Per round and per day: outlier rate, thumbs-up rate, coverage score, diversity (Vendi) score.
 Per style profile: outlier rate with a Wilson 95% interval. Per detected attribute value:
@@ -6,8 +6,8 @@ outlier rate and lift over the overall rate. Recommendations carry their evidenc
 "raise 'midi': outlier rate 41% vs 22% overall, n=34" — a value is recommended only when its
 Wilson interval clears the overall rate — and "gap: 'houndstooth' never generated in 3 rounds".
 
-Results are cached for five minutes per (workspace, window); new feedback invalidates the
-cache at once (the key includes the feedback count and latest timestamp).
+Frames in, an :class:`Analytics` out; the analytics stage (:mod:`bffkit.stages.analytics`)
+reads the frames from a store and caches the result.
 """
 
 from __future__ import annotations
@@ -19,11 +19,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from .tagging import DESIGN_ATTRIBUTES
-
-CACHE_SECONDS = 300.0
-_cache: dict[tuple, tuple[float, Analytics]] = {}
-
+from .tagging import DESIGN_ATTRIBUTES, detected_values
 
 def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
     """95% Wilson score interval of a rate k/n (0, 1 for n=0)."""
@@ -57,22 +53,8 @@ class Analytics:
                 "attributes": records(self.attributes), "recommendations": self.recommendations}
 
 
-def analytics(store, window_days: int = 90, *, use_cache: bool = True) -> Analytics:
-    """Analytics over the last `window_days` (cached 5 minutes; new feedback invalidates)."""
-    stamp = store.feedback_stamp()
-    key = (str(store.path), window_days, stamp)
-    now = time.time()
-    if use_cache and key in _cache and now - _cache[key][0] < CACHE_SECONDS:
-        return _cache[key][1]
-    for k in [k for k in _cache if k[:2] == key[:2]]:
-        del _cache[k]  # older stamps of the same store: stale
-    result = _compute(store, window_days)
-    _cache[key] = (now, result)
-    return result
-
-
-def _compute(store, window_days: int) -> Analytics:
-    frames = store.analytics_frames(window_days)
+def compute_analytics(frames: dict, window_days: int) -> Analytics:
+    """Analytics from the rows of the last `window_days` (the store's ``analytics_frames``)."""
     fb, rounds, sel, cov, prof, gaps = (frames[k] for k in ("feedback", "rounds", "selection", "coverage",
                                                               "profiles", "gaps"))
     n_fb = len(fb)
@@ -107,7 +89,7 @@ def _compute(store, window_days: int) -> Analytics:
     # per detected attribute value
     rows = []
     for image_id, outlier, kind in zip(fb.get("image_id", []), fb.get("is_outlier", []), fb.get("feedback_type", [])):
-        for a, v in frames["detected"].get(image_id, {}).items():
+        for a, v in detected_values(frames["detected"].get(image_id, {})).items():
             if a in DESIGN_ATTRIBUTES:
                 rows.append((a, v, bool(outlier), kind == "positive"))
     if rows:

@@ -2,6 +2,9 @@
 
 Exit codes: 0 success, 2 bad input (one line on stderr), 1 anything else. With ``--json`` a
 command prints exactly one JSON document on stdout; progress and messages go to stderr.
+
+One section per command, each a thin layer over the package (a little over 500 lines: click's
+decorators keep every option beside the command that takes it).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import click
 
 from . import __version__
 from .exceptions import BffkitError, RequestError, StageError
-from .sketch_clip import TrainConfig  # its defaults are the command's (one place)
+from .models.sketch_clip.train import TrainConfig  # its defaults are the command's (one place)
 from .yamlfile import read_yaml
 
 WORKSPACE_OPTION = click.option(
@@ -169,18 +172,13 @@ def generate(config_path: Path, backend: str | None, job_id: str | None, workspa
              quiet: bool, as_json: bool) -> None:
     """Plan and generate each round's images (stages 1-2), or resume one job."""
     from .config import load_config
-    from .generate import get_generator, run_generation
-    from .pipeline import _unfinished
+    from .generate import get_generator
     from .pipeline import run as run_pipeline
+    from .stages.generate import run_generation
     from .store import open_store
 
-    cfg = load_config(config_path, workspace=workspace)
-    if backend:  # re-validated, so an unknown name gets the usual one-line error
-        from .config import config_from_dict
-
-        data = cfg.model_dump(mode="json")
-        data["generate"]["backend"] = backend
-        cfg = config_from_dict(data, source=config_path.name)
+    # validated with the file, so an unknown backend gets the usual one-line error
+    cfg = load_config(config_path, {"generate.backend": backend}, workspace=workspace)
     if job_id is None:
         result = run_pipeline(cfg, stages=("prompts", "generate"), progress=not quiet)
         doc = result.to_dict()
@@ -189,7 +187,7 @@ def generate(config_path: Path, backend: str | None, job_id: str | None, workspa
         store = open_store(cfg.workspace)
         job = run_generation(store, store.job(job_id)["id"], generator, progress=not quiet)
         if job.status != "done":
-            raise StageError(_unfinished(job))
+            raise StageError(job.unfinished())
         doc = job.__dict__
     if as_json:
         _echo_json(doc)
@@ -226,7 +224,8 @@ def embed(config_path: Path, workspace: Path | None, quiet: bool, as_json: bool)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON list, one entry per image.")
 def tag(images: tuple[str, ...], model: str, prompt: str | None, workspace: Path | None, as_json: bool) -> None:
     """Detect VLT attributes in IMAGES (zero-shot), with confidences."""
-    from .embed import create_embedder, load_image, prompt_scores
+    from .models import create_embedder, load_image
+    from .stages.embed import prompt_scores
     from .store import open_store
     from .tagging import VLTTagger
 
@@ -269,7 +268,7 @@ def tag(images: tuple[str, ...], model: str, prompt: str | None, workspace: Path
 def train_sketch_clip(out: Path | None, n_images: int, epochs: int, seed: int, max_minutes: float,
                       steps: int | None, eval_images: int, compile_: bool) -> None:
     """Train the offline sketch-clip embedder from scratch (seeded; <= 30 min on 2 CPU cores)."""
-    from .sketch_clip import MODEL_DIR, finish_model, train
+    from .models.sketch_clip import MODEL_DIR, finish_model, train
 
     out = out or MODEL_DIR
     report = train(TrainConfig(n_images=n_images, epochs=epochs, seed=seed, max_minutes=max_minutes, steps=steps,
@@ -323,7 +322,7 @@ def _existing_store(workspace: Path | None):
 def feedback_import(file: Path, workspace: Path | None, user_id: str | None, as_json: bool) -> None:
     """Import feedback rows (image_id, feedback_type, rating, comment, user_id, created_at): all or nothing."""
     from .feedback import Inbox, import_feedback
-    from .learning import update_from_feedback
+    from .preferences import update_from_feedback
 
     store = _existing_store(workspace)
     Inbox(store.workspace).merge(store)  # queued widget clicks first, so order is kept
@@ -364,7 +363,7 @@ def feedback_export(workspace: Path | None, out: Path | None, user_id: str | Non
 @click.option("--json", "as_json", is_flag=True)
 def analytics(workspace: Path | None, window_days: int, as_json: bool) -> None:
     """Trends, style-profile and attribute outlier rates, and recommendations with their evidence."""
-    from .analytics import analytics as compute
+    from .stages.analytics import analytics_for as compute
 
     store = _existing_store(workspace)
     result = compute(store, window_days)

@@ -235,3 +235,12 @@ def style_profiles(X: np.ndarray, labels: np.ndarray, detected: Sequence[Mapping
             name = f"{name} #{used[name]}"
         profiles.append(StyleProfile(cluster_id=c, name=name, size=len(rows), medoid=centre[c], attributes=dominant))
     return profiles
+
+
+def kmeans_for_k(X: np.ndarray, k: int, seed: int = 0) -> tuple[np.ndarray, float]:
+    """(labels, silhouette) of K-means at one K: what the notebook's K slider recomputes."""
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import silhouette_score
+
+    labels = KMeans(n_clusters=k, n_init=3, random_state=seed).fit_predict(X)
+    return labels, float(silhouette_score(X, labels))

@@ -10,63 +10,32 @@ allowed: ``select.theta=1.5: must be in [0, 1)``.
 
 from __future__ import annotations
 
-import difflib
+import copy
 import hashlib
 import json
 import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, ValidationError,
-                      field_validator, model_validator)
+from pydantic import (
+    BaseModel,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from .backend_options import (
+    BUILTIN_BACKENDS,
+    DiffusersOptions,
+    OpenAIOptions,
+    SketchOptions,
+)
 from .exceptions import ConfigError
 from .paths import DEFAULT_WORKSPACE
+from .sections import Fraction, Section, interval
 from .yamlfile import read_yaml
-
-BUILTIN_BACKENDS = ("sketch", "diffusers", "openai")
-
-
-def interval(lo: float, hi: float, closed: str = "both"):
-    """A validator that keeps a number inside an interval, with a readable message."""
-    left = "[" if closed in ("both", "left") else "("
-    right = "]" if closed in ("both", "right") else ")"
-    text = f"must be in {left}{_num(lo)}, {_num(hi)}{right}"
-
-    def check(v):
-        ok_lo = v >= lo if left == "[" else v > lo
-        ok_hi = v <= hi if right == "]" else v < hi
-        if isinstance(v, float) and not math.isfinite(v) or not (ok_lo and ok_hi):
-            raise ValueError(text)
-        return v
-
-    return AfterValidator(check)
-
-
-def _num(x: float) -> str:
-    return "inf" if x == math.inf else (str(int(x)) if float(x).is_integer() else str(x))
-
-
-Fraction = Annotated[float, interval(0, 1)]
-
-
-class Section(BaseModel):
-    """Base for config sections: unknown keys are errors that list the allowed ones."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _known_keys(cls, data: Any) -> Any:
-        if isinstance(data, dict):
-            allowed = list(cls.model_fields)
-            for key in data:
-                if key not in allowed:
-                    close = difflib.get_close_matches(str(key), allowed, n=1)
-                    hint = f"did you mean {close[0]!r}? " if close else ""
-                    raise ValueError(f"unknown field {key!r}; {hint}allowed: {', '.join(allowed)}")
-        return data
-
 
 # --------------------------------------------------------------------------- stage sections
 
@@ -75,41 +44,6 @@ class PromptsConfig(Section):
     enhancer_model: str = "gpt-4o-mini"
     quality_negatives: list[str] | None = None  # None: the taxonomy's list
     taxonomy: Path | None = None  # None: data/vlt_taxonomy.yaml
-
-
-class SketchOptions(Section):
-    width: Annotated[int, interval(32, 2048)] = 256
-    height: Annotated[int, interval(32, 2048)] = 256
-    defect_rate: Fraction = 0.15
-
-
-class DiffusersOptions(Section):
-    model: str = "stabilityai/sd-turbo"
-    steps: Annotated[int, interval(1, 200)] | None = None  # None: 1 for turbo models, else 30
-    guidance: Annotated[float, interval(0, 30)] = 7.5
-    width: Annotated[int, interval(64, 2048)] | None = None
-    height: Annotated[int, interval(64, 2048)] | None = None
-    batch_size: Annotated[int, interval(1, 64)] = 4
-    device: Literal["auto", "cuda", "mps", "cpu"] = "auto"
-    dtype: Literal["auto", "float16", "bfloat16", "float32"] = "auto"
-
-    @field_validator("width", "height")
-    @classmethod
-    def _multiple_of_8(cls, v: int | None) -> int | None:
-        if v is not None and v % 8:
-            raise ValueError("must be a multiple of 8")
-        return v
-
-
-class OpenAIOptions(Section):
-    model: str = "gpt-image-1"
-    size: str | None = None  # None: chosen per spec (portrait for full-length garments)
-    quality: Literal["low", "medium", "high", "auto", "standard", "hd"] = "high"
-    concurrency: Annotated[int, interval(1, 32)] = 4
-    timeout_s: Annotated[float, interval(1, 600)] = 120.0
-    max_retries: Annotated[int, interval(0, 10)] = 2  # the SDK's own retries
-    rate_limit_retries: Annotated[int, interval(0, 10)] = 3  # ours, with backoff, after the SDK's
-    base_url: str | None = None  # None: OPENAI_BASE_URL or the SDK default
 
 
 class GenerateConfig(Section):
@@ -291,9 +225,9 @@ def config_from_dict(data: Any, *, source: str = "config") -> RunConfig:
     except ValidationError as err:
         raise ConfigError(f"{source}: {format_validation_error(err)}") from None
     # The request must parse against the taxonomy before any work starts.
+    from .exceptions import RequestError
     from .prompts import parse_request
     from .taxonomy import load_taxonomy
-    from .exceptions import RequestError
 
     try:
         parse_request(cfg.request, load_taxonomy(cfg.prompts.taxonomy))
@@ -302,13 +236,47 @@ def config_from_dict(data: Any, *, source: str = "config") -> RunConfig:
     return cfg
 
 
-def load_config(path: str | Path, **overrides: Any) -> RunConfig:
+def apply_overrides(data: dict, overrides: Mapping[str, Any]) -> dict:
+    """`data` (a config mapping) with dotted-path values replaced: ``{"select.theta": 0.5,
+    "workspace": "/tmp/ws"}``. None values are skipped; a path through an unknown field is a
+    ConfigError naming it and the fields there."""
+    data = copy.deepcopy(data)
+    for path, value in overrides.items():
+        if value is None:
+            continue
+        *sections, leaf = path.split(".")
+        node, model = data, RunConfig
+        for depth, section in enumerate(sections):
+            fields = model.model_fields
+            if section not in fields or not isinstance(node.get(section, {}), dict):
+                raise ConfigError(f"{'.'.join(sections[:depth + 1])}: not a config section; sections: "
+                                  f"{', '.join(n for n, f in fields.items() if _is_section(f))}")
+            node = node.setdefault(section, {})
+            model = fields[section].annotation
+        if leaf not in model.model_fields:
+            raise ConfigError(f"{path}: not a config field; fields here: {', '.join(model.model_fields)}")
+        node[leaf] = value
+    return data
+
+
+def _is_section(field) -> bool:
+    return isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)
+
+
+def with_overrides(config: RunConfig, overrides: Mapping[str, Any], *, source: str = "config") -> RunConfig:
+    """The one override path (CLI flags, notebook knobs, benchmarks): `config` with dotted-path
+    values replaced, validated again like a file (one-line ConfigError naming the field)."""
+    return config_from_dict(apply_overrides(config.model_dump(mode="json"), overrides), source=source)
+
+
+def load_config(path: str | Path, overrides: Mapping[str, Any] | None = None, **top_level: Any) -> RunConfig:
     """Load a YAML run config; relative paths inside resolve against the current directory.
 
-    `overrides` replace top-level fields (e.g. ``workspace=...`` from ``--workspace``).
+    `overrides` (dotted paths) and `top_level` fields (``workspace=...`` from ``--workspace``)
+    replace what the file says, before validation; None values are skipped.
     """
     path = Path(path)
     data = read_yaml(path, ConfigError, "config file")
     if isinstance(data, dict):
-        data = {**data, **{k: v for k, v in overrides.items() if v is not None}}
+        data = apply_overrides(data, {**top_level, **(overrides or {})})
     return config_from_dict(data, source=path.name)

@@ -156,3 +156,20 @@ def measure_coverage(generated: Sequence[Mapping[str, str]], selected: Sequence[
     gaps.sort(key=lambda g: (order[g.severity], -g.deficit, g.attribute, g.value))
     return CoverageReport(values=values, score=round(score, 4),
                           score_selected=round(score_sel, 4) if score_sel is not None else None, gaps=gaps)
+
+
+def gap_changes(open_before: Mapping[tuple[str, str], str], report: Mapping) -> tuple[set[tuple[str, str]], list[str]]:
+    """How a round's report moves a run's gaps: (the (attribute, value) gaps it opens, the ids of
+    the open gaps it closes). A gap closes when its value was measured again and met its target."""
+    measured = {(v["attribute"], v["value"]) for v in report["values"]}
+    now = {(g["attribute"], g["value"]) for g in report["gaps"]}
+    closed = [gid for key, gid in open_before.items() if key in measured and key not in now]
+    return now - set(open_before), closed
+
+
+def boosts_from_gaps(gaps: Sequence[Mapping]) -> dict[str, dict[str, float]] | None:
+    """attribute -> value -> sampling factor that a round's gaps ask of the next round (None: no gaps)."""
+    out: dict[str, dict[str, float]] = {}
+    for g in gaps:
+        out.setdefault(g["attribute"], {})[g["value"]] = g["factor"]
+    return out or None

@@ -50,9 +50,9 @@ def enhance_specs(specs: Sequence[PromptSpec], taxonomy: Taxonomy, *, model: str
     """Rewrite each spec's prompt with a chat model; specs whose rewrite fails the check keep theirs."""
     import openai
 
-    from .generate.openai_backend import _client, _error_message
+    from .generate.openai_backend import error_message, make_client
 
-    client = client or _client(timeout_s, 2, base_url)
+    client = client or make_client(timeout_s, 2, base_url)
     out: list[PromptSpec] = []
     rewritten = kept = errors = 0
     for spec in specs:
@@ -63,7 +63,7 @@ def enhance_specs(specs: Sequence[PromptSpec], taxonomy: Taxonomy, *, model: str
                           {"role": "user", "content": f"PROMPT: {spec.prompt}"}])
             text = (resp.choices[0].message.content or "").strip()
         except (openai.AuthenticationError, openai.PermissionDeniedError) as err:
-            raise ConfigError(f"OPENAI_API_KEY was rejected ({err.status_code}): {_error_message(err)}") from None
+            raise ConfigError(f"OPENAI_API_KEY was rejected ({err.status_code}): {error_message(err)}") from None
         except openai.OpenAIError:
             errors += 1
             out.append(spec)

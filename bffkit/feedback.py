@@ -25,7 +25,6 @@ import json
 import math
 import os
 import time
-import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -36,6 +35,7 @@ import numpy as np
 
 from .exceptions import ConfigError, RequestError, StoreError
 from .paths import DATA_DIR
+from .store import ids
 
 FEEDBACK_TYPES = ("positive", "negative", "neutral")
 SOURCES = ("widget", "import", "persona", "api")
@@ -58,7 +58,7 @@ class FeedbackEvent:
     comment: str | None = None
     source: str = "api"
     created_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="microseconds"))
-    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    id: str = field(default_factory=ids.new_id)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -156,7 +156,7 @@ def record_feedback(workspace: str | Path, event: FeedbackEvent, *, wait: float 
     """Queue one event and try to merge it now; "stored", or "queued" if the store is busy.
 
     With `learn`, a successful merge also updates outliers and what feedback taught
-    (:func:`bffkit.learning.update_from_feedback`): learning follows every event.
+    (:func:`bffkit.preferences.update_from_feedback`): learning follows every event.
     """
     from .store import Store
 
@@ -166,7 +166,7 @@ def record_feedback(workspace: str | Path, event: FeedbackEvent, *, wait: float 
     try:
         new = inbox.merge(store)
         if learn and new:
-            from .learning import update_from_feedback
+            from .preferences import update_from_feedback
 
             update_from_feedback(store, [e.user_id for e in new], threshold=threshold)
     except StoreError:
@@ -296,8 +296,8 @@ def simulate_feedback(store, persona: Persona, image_ids: Sequence[str], *, user
     events = []
     for image_id in image_ids:
         row = images[image_id]
-        meta = json.loads(row["metadata"] or "{}")
-        shown = meta.get("rendered") or json.loads(row["vlt_attributes"] or "{}")
+        meta = row["metadata"] or {}
+        shown = meta.get("rendered") or row["vlt_attributes"] or {}
         kind, rating = persona.judge(shown, meta.get("defect"), rng)
         events.append(make_event({"image_id": image_id, "feedback_type": kind, "rating": rating},
                                  user_id=user_id, source="persona", where=f"persona {persona.name} seed {seed}"))

@@ -1,4 +1,4 @@
-"""Stage 8a: learning from feedback — outliers, attribute posteriors, a preference head, steering.
+"""Stage 7, learning: what feedback teaches — outliers, attribute posteriors, a preference head, steering.
 
 * **Outliers**: an image the designer liked (positive) whose calibrated alignment is at least
   the threshold (0.75) — a standout that also shows what was asked.
@@ -24,8 +24,6 @@ Every merge of feedback calls :func:`update_from_feedback`, so learning follows 
 
 from __future__ import annotations
 
-import json
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -35,22 +33,10 @@ import pandas as pd
 from .coverage import COVERAGE_ATTRIBUTES
 
 # The least share of stage 1's draws a value keeps under steering, as a fraction of its prior
-# share: coverage's default target is half a uniform share, so at 0.5 a value the designer
-# dislikes still meets it in expectation. Measured over 3-round loops (seeds 7, 1, 2, 3, both
-# personas, the sketch-v5 sketch-clip, before the alignment gate): 8 of 8 met the loop's
-# targets, thumbs-up +0.40 / +0.375 on average and coverage +0.024 / +0.067; a floor of 0.6
-# kept coverage but took thumbs-up to +0.31 / +0.36 (2 of 8 under +0.25); the old rule (raw
-# ratios floored at 0.35, their mean above 1) +0.38 / +0.40 but coverage +0.002 / +0.017 with
-# 2 of 8 under the -0.02 floor.
+# share (coverage's default target is half a uniform share). Measured: docs/learning.md.
 STEERING_FLOOR = 0.5
-# Nor does steering take a value's expected share under this multiple of its coverage target
-# (in a round of 144, a value drawn at exactly its target misses it about half the time, and
-# each miss costs coverage). With the floor alone, values of an attribute with one large prior
-# value (pattern: solid is a fifth of the draws, each print 5%) fell to 2.7% against a 3.1%
-# target when disliked. 3-round loops, seeds 7, 1, 2, 3, both personas, the shipped sketch-clip:
-# the floor alone 5 of 8 met the loop's targets (two lost coverage, -0.050 and -0.028); margin
-# 1.5, 6 of 8 (none lost coverage; two gained under +0.25); margin 1.25, 6 of 8 with more
-# thumbs-up and less coverage in hand.
+# Nor is a value steered under this multiple of its coverage target (a value drawn at exactly its
+# target misses it in about half the rounds). Measured: docs/learning.md.
 COVERAGE_MARGIN = 1.5
 MIN_HEAD_AUC = 0.6  # below this the head is no better than a coin: selection ignores it
 HEAD_WEIGHT_MAX = 0.5  # the share of quality the head can take, reached at HEAD_FULL_AT labels
@@ -293,86 +279,3 @@ def predicted_lift(posteriors: pd.DataFrame, taxonomy, preferences: Mapping[str,
         m = np.array([mean.get((attr, v), 0.5) for v in taxonomy[attr].value_names])
         lift[attr] = round(float(((w1 / w1.sum()) - (w0 / w0.sum())) @ m), 4)
     return lift
-
-
-# --------------------------------------------------------------------------- the update after feedback
-
-def detected_by_image(store, image_ids: Sequence[str], model_id: str | None) -> tuple[dict, dict]:
-    """(image -> detected attribute values, image -> calibrated alignment) from the latest tags."""
-    tags = store.latest_tags(image_ids, model_id)
-    detected = {r["image_id"]: {a: t["value"] for a, t in json.loads(r["detected"]).items()} for r in tags}
-    alignment = {r["image_id"]: r["alignment"] for r in tags}
-    return detected, alignment
-
-
-def requested_by_image(store, image_ids: Sequence[str]) -> dict[str, dict[str, str]]:
-    """image -> the attribute values its prompt asked for."""
-    images = store.images_by_id(list(image_ids))
-    return {i: json.loads(r["vlt_attributes"] or "{}") for i, r in images.items()}
-
-
-def fit_head(store, user_id: str, model_id: str, seed: int = 0) -> PreferenceHead:
-    """The user's preference head on `model_id` embeddings (plus attributes), from all their thumbs and ratings."""
-    fb = store.feedback(user_id)
-    fb = fb[fb["feedback_type"] != "neutral"].drop_duplicates("image_id", keep="last")
-    head = PreferenceHead()
-    if fb.empty:
-        return head
-    shas = store.image_shas(fb["image_id"].tolist())
-    vectors = store.get_embeddings(model_id, list(shas.values()))
-    fb = fb[[shas.get(i) in vectors for i in fb["image_id"]]]
-    if fb.empty:
-        return head
-    requested = requested_by_image(store, fb["image_id"].tolist())
-    X = head_features(np.stack([vectors[shas[i]] for i in fb["image_id"]]), [requested.get(i) for i in fb["image_id"]])
-    y = (fb["feedback_type"] == "positive").to_numpy().astype(int)
-    row_of = {i: k for k, i in enumerate(fb["image_id"])}
-    return head.fit(X, y, rating_pairs(store.feedback(user_id), row_of, seed=seed), seed=seed)
-
-
-def update_from_feedback(store, user_ids: Sequence[str], *, model_id: str | None = None, threshold: float = 0.75,
-                         taxonomy=None) -> dict:
-    """After feedback arrives: mark outliers, refresh posteriors and the head, log a learning update."""
-    from .taxonomy import load_taxonomy
-
-    tax = taxonomy or load_taxonomy()
-    feedback = store.feedback()
-    if feedback.empty:
-        return {}
-    detected, alignment = detected_by_image(store, feedback["image_id"].unique().tolist(), model_id)
-    # 1. Outliers: liked, and aligned with what was asked
-    liked = feedback[(feedback["feedback_type"] == "positive")]
-    outliers = [(fid, img, uid, alignment[img]) for fid, img, uid in zip(liked["id"], liked["image_id"],
-                                                                       liked["user_id"])
-                if alignment.get(img) is not None and alignment[img] >= threshold]
-    store.save_outliers(outliers)
-    # 2. Posteriors per detected attribute value
-    post = attribute_posteriors(feedback, detected, {o[0] for o in outliers})
-    store.save_attribute_success(post)
-    store.refresh_style_profile_success()
-    # 3. Preference heads and the learning update, per user who gave feedback
-    summary = {}
-    model_id = model_id or store.latest_tag_model()
-    for uid in dict.fromkeys(user_ids):
-        head = fit_head(store, uid, model_id) if model_id else PreferenceHead()
-        if head.fitted:
-            store.save_preference_head(uid, model_id, head)
-        mine = feedback[feedback["user_id"] == uid]
-        upost = attribute_posteriors(mine, requested_by_image(store, mine["image_id"].unique().tolist()))
-        judged = upost[upost["n"] >= 3].sort_values("mean")
-        prefs = thompson_preferences(upost, tax, np.random.default_rng(len(mine)))
-        lift = predicted_lift(upost, tax, prefs) if len(upost) else {}
-        patterns = {
-            "top_positive": [{"attribute": a, "value": v, "mean": round(m, 3), "n": int(n)} for a, v, m, n in
-                             judged[::-1][["attribute", "value", "mean", "n"]].head(5).itertuples(index=False)],
-            "top_negative": [{"attribute": a, "value": v, "mean": round(m, 3), "n": int(n)} for a, v, m, n in
-                             judged[["attribute", "value", "mean", "n"]].head(5).itertuples(index=False)],
-        }
-        impact = {"n_feedback": int(len(mine)), "thumbs_up_rate": round(float((mine["feedback_type"] == "positive").mean()), 4),
-                  "n_outliers": sum(1 for o in outliers if o[2] == uid),
-                  "predicted_lift": round(float(np.mean(list(lift.values()))), 4) if lift else 0.0,
-                  "lift_by_attribute": dict(sorted(lift.items(), key=lambda kv: -kv[1])[:5]),
-                  "head_auc": head.cv_auc, "head_n": head.n, "head_pairs": head.n_pairs}
-        store.add_learning_update(uuid.uuid4().hex, "feedback", patterns, impact, uid)
-        summary[uid] = {"patterns": patterns, "impact": impact}
-    return summary

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from .backend_options import default_options
 from .exceptions import RequestError
 from .taxonomy import Taxonomy, load_taxonomy, phrase_key, tokenize
 
@@ -399,8 +400,7 @@ def build_specs(request: str | Mapping[str, Any] | ParsedRequest, n: int, seed: 
     for what, factors in (("priors", priors), ("boosts", boosts), ("preferences", preferences)):
         check_factors(factors, tax, what)
     if backend_options is None:
-        from .config import GenerateConfig
-        backend_options = GenerateConfig().options_for(backend)
+        backend_options = default_options(backend)
 
     # 2. Parse the request once
     parsed = request if isinstance(request, ParsedRequest) else parse_request(request, tax)

@@ -1,11 +1,12 @@
 """The main job as users meet it: execute the stage notebooks with papermill, write HTML reports.
 
-``bffkit run --config PATH`` checks every input, then for each round executes the stage
-notebooks in order (``notebooks/01_prompts.ipynb`` ... ``07_feedback.ipynb``) with the
-run's parameters, and finally ``08_analytics.ipynb``. Output, under ``reports/<run_id>/``:
+``bffkit run --config PATH`` checks every input, then runs the pipeline's loop over rounds
+(:func:`bffkit.pipeline.run_rounds`) with each stage executed by its notebook
+(``notebooks/01_prompts.ipynb`` ... ``07_feedback.ipynb``, then ``08_analytics.ipynb`` once),
+with the run's parameters. Output, under ``reports/<run_id>/``:
 
-* ``notebooks/r<round>-NN_stage.ipynb`` — each executed notebook (on failure, with the error);
-* ``r<round>-NN_stage.html`` — each as HTML without code (nbconvert), plotly.js embedded and
+* ``notebooks/r<round>-NN_<stage>.ipynb`` — each executed notebook (on failure, with the error);
+* ``r<round>-NN_<stage>.html`` — each as HTML without code (nbconvert), plotly.js embedded and
   thumbnails inline, so the folder opens offline;
 * ``index.html`` — links to every stage, the headline metrics per round (coverage,
   diversity, outlier rate, thumbs-up) and the run-metrics table (wall time, items, success
@@ -33,14 +34,11 @@ from pathlib import Path
 from .config import RunConfig
 from .exceptions import BffkitError, StageError
 from .paths import PROJ_ROOT
+from .stages import get_stage
 
 NOTEBOOKS_DIR = PROJ_ROOT / "notebooks"
 REPORTS_DIR = Path(os.environ.get("BFFKIT_REPORTS") or PROJ_ROOT / "reports")
 KERNEL_NAME = "bffkit"
-STAGE_NOTEBOOKS = {"prompts": "01_prompts", "generate": "02_generation", "embed": "03_embeddings",
-                   "cluster": "04_clustering", "select": "05_selection", "coverage": "06_coverage",
-                   "feedback": "07_feedback"}
-ANALYTICS_NOTEBOOK = "08_analytics"
 EXTERNAL_SCRIPT = re.compile(r'<script[^>]*\bsrc="https?://[^"]*"[^>]*>\s*</script>', re.I)
 CELL_TIMEOUT = 900  # seconds per cell: generation with a real diffusion model on CPU is slow
 
@@ -115,74 +113,75 @@ def run_report(config: RunConfig, config_path: Path, *, reports_dir: Path = REPO
     """Run every round through the stage notebooks, then analytics; write the HTML report."""
     import papermill as pm
 
-    from .pipeline import active_stages, open_run
+    from .pipeline import active_stages, open_run, run_rounds
 
     t0 = time.perf_counter()
     # papermill and jupyter_client log at WARNING for things handled here (shared-kernel clients,
     # parameters checked below); keep the run's progress lines readable
     for name in ("papermill", "traitlets", "papermill.translators"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    # 1. Every input checked before any notebook runs; notebooks declare what we pass
     check_kernel()
     stages = active_stages(config)
-    ctx = open_run(config, stages=stages, progress=False)  # every input checked before any notebook runs
+    ctx = open_run(config, stages=stages, progress=False)
     run_id = ctx.run_id
+    params = {"config_path": str(Path(config_path).resolve()), "workspace": str(Path(config.workspace).resolve()),
+              "run_id": run_id, "interactive": False}
+    for stage in stages:
+        check_parameters(NOTEBOOKS_DIR / f"{get_stage(stage).notebook}.ipynb", {**params, "round_number": 1})
     out_dir = reports_dir / run_id
     if out_dir.exists():
         shutil.rmtree(out_dir)  # a rerun's report replaces the old one (the store keeps everything)
     (out_dir / "notebooks").mkdir(parents=True)
     log(f"run {run_id}: {config.rounds} round(s), stages {', '.join(stages)}; report in {out_dir}")
-    params = {"config_path": str(Path(config_path).resolve()), "workspace": str(Path(config.workspace).resolve()),
-              "run_id": run_id, "interactive": False}
+    # 2. The pipeline's loop over rounds, each stage run by its notebook in one shared kernel
     km = None if fresh_kernels else _start_kernel()
     pages: list[tuple[int | None, str, Path]] = []
     stage_seconds: dict[str, float] = {}
+
+    def execute(ctx, stage: str, r: int) -> dict:
+        spec = get_stage(stage)
+        label = f"r{r}-{spec.notebook}" if spec.per_round else spec.notebook
+        executed = out_dir / "notebooks" / f"{label}.ipynb"
+        t = time.perf_counter()
+        try:
+            pm.execute_notebook(NOTEBOOKS_DIR / f"{spec.notebook}.ipynb", executed,
+                                parameters={**params, "round_number": r}, kernel_name=KERNEL_NAME,
+                                cwd=str(PROJ_ROOT), progress_bar=False, execution_timeout=CELL_TIMEOUT,
+                                **({"km": km} if km is not None else {}))
+        except pm.PapermillExecutionError as err:
+            page = to_html(executed, out_dir / f"{label}.html")
+            where = f"round {r}, " if spec.per_round else ""
+            raise NotebookStageError(
+                f"stage {stage} failed ({where}notebook {spec.notebook}.ipynb, cell #{err.cell_index + 1}): "
+                f"{err.ename}: {str(err.evalue).splitlines()[0] if err.evalue else ''}; see {page}") from None
+        seconds = time.perf_counter() - t
+        stage_seconds[label] = round(seconds, 2)
+        pages.append((r if spec.per_round else None, stage, to_html(executed, out_dir / f"{label}.html")))
+        return {"message": _stage_message(ctx.store, run_id, r, stage), "seconds": seconds}
+
     try:
-        jobs = [(r, s, STAGE_NOTEBOOKS[s]) for r in range(1, config.rounds + 1) for s in stages]
-        jobs.append((None, "analytics", ANALYTICS_NOTEBOOK))
-        for name in {name for _, _, name in jobs}:
-            check_parameters(NOTEBOOKS_DIR / f"{name}.ipynb", {**params, "round_number": 1})
-        for r, stage, name in jobs:
-            label = f"r{r}-{name}" if r is not None else name
-            executed = out_dir / "notebooks" / f"{label}.ipynb"
-            t = time.perf_counter()
-            try:
-                pm.execute_notebook(NOTEBOOKS_DIR / f"{name}.ipynb", executed,
-                                    parameters={**params, "round_number": r or config.rounds},
-                                    kernel_name=KERNEL_NAME, cwd=str(PROJ_ROOT), progress_bar=False,
-                                    execution_timeout=CELL_TIMEOUT, **({"km": km} if km is not None else {}))
-            except pm.PapermillExecutionError as err:
-                page = to_html(executed, out_dir / f"{label}.html")
-                ctx.store.set_run_status(run_id, "failed")
-                where = f"round {r}, " if r is not None else ""
-                raise NotebookStageError(
-                    f"stage {stage} failed ({where}notebook {name}.ipynb, cell #{err.cell_index + 1}): "
-                    f"{err.ename}: {str(err.evalue).splitlines()[0] if err.evalue else ''}; see {page}") from None
-            seconds = time.perf_counter() - t
-            stage_seconds[label] = round(seconds, 2)
-            pages.append((r, stage, to_html(executed, out_dir / f"{label}.html")))
-            message = _stage_message(ctx.store, run_id, r, stage)
-            log(f"  {'round ' + str(r) if r is not None else 'run'} · {stage}: {message} ({seconds:.1f}s)")
+        run_rounds(ctx, execute, log)
     finally:
         if km is not None:
             km.shutdown_kernel(now=True)
-    ctx.store.set_run_status(run_id, "done")
+    # 3. The index page
     index = write_index(ctx, out_dir, pages, seconds=time.perf_counter() - t0)
     return ReportResult(run_id, out_dir, index, time.perf_counter() - t0, stage_seconds)
 
 
-def _stage_message(store, run_id: str, r: int | None, stage: str) -> str:
-    if r is None:
-        return "written"
+def _stage_message(store, run_id: str, r: int, stage: str) -> str:
+    """The one-line summary the stage's notebook recorded (it ran :func:`bffkit.pipeline.run_stage`)."""
     metrics = store.run_metrics(run_id)
     row = metrics[(metrics["round"] == r) & (metrics["stage"] == stage)]
-    return json.loads(row.iloc[0]["summary"]).get("message", "done") if len(row) else "done"
+    return row.iloc[0]["summary"].get("message", "done") if len(row) else "done"
 
 
 def headline(store, run_id: str):
     """Per-round headline metrics of a run: generated, success rate, coverage, diversity, outliers, thumbs-up."""
-    from .analytics import analytics
+    from .stages.analytics import analytics_for
 
-    a = analytics(store, 3650)
+    a = analytics_for(store, 3650)
     per_round = a.per_round[a.per_round["run_id"] == run_id] if len(a.per_round) else a.per_round
     cols = [c for c in ("round", "generated", "success_rate", "coverage", "coverage_selected", "diversity",
                         "mean_quality", "feedback", "thumbs_up_rate", "outlier_rate") if c in per_round.columns]

@@ -177,7 +177,7 @@ def calibrate_alignment(embedder, n: int = 400, seed: int = 2024) -> AlignmentCa
     Artefacts: the same prompts' sketches drawn with a failure mode -- those that came out
     smudged or cropped (1) -- against the clean ones (0).
     """
-    from .generate.sketch import SketchRenderer
+    from .synth import SketchRenderer
     from .prompts import build_specs
 
     requests = ["dress", "trousers", "coat", "skirt", "shirt", "jumpsuit", "jeans", "t-shirt", "jacket", "shorts",

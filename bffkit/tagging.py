@@ -45,7 +45,7 @@ def class_texts(attribute: str, category: str, tax: Taxonomy, templates: Sequenc
 
 
 class VLTTagger:
-    """Zero-shot tagger over an :class:`~bffkit.embed.Embedder`."""
+    """Zero-shot tagger over an :class:`~bffkit.models.Embedder`."""
 
     def __init__(self, embedder, taxonomy: Taxonomy | None = None, attributes: Sequence[str] = TAG_ATTRIBUTES,
                  templates: Sequence[str] = TEMPLATES):
@@ -118,7 +118,7 @@ class Evaluation:
 def evaluate_tagger(tagger: VLTTagger, n: int = 1000, seed: int = 987_654) -> Evaluation:
     """Zero-shot accuracy per attribute on `n` clean sketches rendered from a seed stream the
     training never used; truth is what the renderer drew (category defaults included)."""
-    from .generate.sketch import SketchRenderer
+    from .synth import SketchRenderer
     from .prompts import ParsedRequest, sample_attributes
 
     renderer = SketchRenderer(256, 256, defect_rate=0.0)

@@ -8,7 +8,6 @@ round's embeddings.
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -18,8 +17,10 @@ import pandas as pd
 
 from . import figures as fg
 from .config import load_config
+from .exceptions import StoreError
 from .paths import PROJ_ROOT
-from .pipeline import RunContext, open_run, run_stage
+from .pipeline import open_run, run_stage
+from .stages import RunContext
 
 # Stage knobs a notebook may set (parameter name -> config field path).
 KNOBS = {"k_min": "cluster.k_min", "k_max": "cluster.k_max", "theta": "select.theta",
@@ -37,23 +38,19 @@ def open_for_notebook(config_path: str, workspace: str = "", run_id: str = "", s
     """
     import os
 
-    from .config import config_from_dict
+    from .config import with_overrides
+    from .exceptions import ConfigError
 
+    unknown = [name for name in knobs if name not in KNOBS]
+    if unknown:
+        raise ConfigError(f"{unknown[0]}: not a stage knob; knobs: {', '.join(KNOBS)}")
     workspace = workspace or os.environ.get("BFFKIT_WORKSPACE", "")
     path = Path(config_path)
     path = path if path.is_absolute() else PROJ_ROOT / path
-    cfg = load_config(path, workspace=workspace or None, run_id=run_id or None)
-    data = cfg.model_dump(mode="json")
-    for name, value in knobs.items():
-        if name not in KNOBS:
-            raise ValueError(f"{name}: not a stage knob; knobs: {', '.join(KNOBS)}")
-        if value is None:
-            continue
-        section, field = KNOBS[name].split(".")
-        data[section][field] = value
-    if not Path(data["workspace"]).is_absolute():
-        data["workspace"] = str(PROJ_ROOT / data["workspace"])
-    cfg = config_from_dict(data, source=path.name)
+    cfg = load_config(path, {KNOBS[name]: value for name, value in knobs.items()},
+                      workspace=workspace or None, run_id=run_id or None)
+    if not Path(cfg.workspace).is_absolute():
+        cfg = with_overrides(cfg, {"workspace": str(PROJ_ROOT / cfg.workspace)}, source=path.name)
     return open_run(cfg, stages=stages, progress=False)
 
 
@@ -83,7 +80,7 @@ def _round_frame(ctx: RunContext, round_number: int) -> pd.DataFrame:
 def captions(images: pd.DataFrame) -> dict[str, str]:
     out = {}
     for r in images.to_dict("records"):
-        a = json.loads(r["vlt_attributes"] or "{}")
+        a = r["vlt_attributes"] or {}
         out[r["id"]] = " · ".join(v for k, v in a.items() if k in ("length", "pattern", "primary_color", "category"))
     return out
 
@@ -105,7 +102,7 @@ def prompts_view(ctx: RunContext, round_number: int) -> list:
             fg.table_html(table), fig]
 
 
-def generation_view(ctx: RunContext, round_number: int, n: int = 48) -> list:
+def generate_view(ctx: RunContext, round_number: int, n: int = 48) -> list:
     images = _round_frame(ctx, round_number)
     ok = images[images["status"] == "ok"]
     cap = captions(ok)
@@ -116,7 +113,7 @@ def generation_view(ctx: RunContext, round_number: int, n: int = 48) -> list:
             fg.image_grid_html(items, title=f"the first {len(items)}")]
 
 
-def embedding_view(ctx: RunContext, round_number: int) -> list:
+def embed_view(ctx: RunContext, round_number: int) -> list:
     images = _round_frame(ctx, round_number)
     tags = ctx.store.image_tags(ctx.model_id, images["id"].tolist())
     import plotly.graph_objects as go
@@ -129,28 +126,22 @@ def embedding_view(ctx: RunContext, round_number: int) -> list:
     table = pd.DataFrame({"image": rows["image_id"].str[-5:], "alignment": rows["alignment"],
                           "artefact": rows["artefact"],
                           "clip_score": rows["clip_score"], "adherence": rows["adherence"],
-                          "detected": [", ".join(f"{a}={t['value']}" for a, t in json.loads(d).items())
+                          "detected": [", ".join(f"{a}={t['value']}" for a, t in d.items())
                                        for d in rows["detected"]]})
     return [fig, fg.table_html(table.sort_values("alignment", ascending=False), max_rows=15)]
 
 
-def _round_data(ctx: RunContext, round_number: int):
-    from .stages import load_round
-
-    return load_round(ctx.store, ctx.job_id(round_number), ctx.model_id)
-
-
-def clustering_view(ctx: RunContext, round_number: int, *, seed: int = 0) -> list:
-    data = _round_data(ctx, round_number)
+def cluster_view(ctx: RunContext, round_number: int, *, seed: int = 0) -> list:
+    data = ctx.round_data(round_number)
     job = ctx.job_id(round_number)
-    result = ctx.store.table_row("cluster_results", f"{job}-clusters")
-    metrics = json.loads(result["metrics"])
-    labels = ctx.store.cluster_labels(f"{job}-clusters", data.image_ids)
-    profiles = ctx.store.style_profiles(f"{job}-clusters")
+    result = ctx.store.clustering(job)
+    metrics = result["metrics"]
+    labels = ctx.store.cluster_labels(job, data.image_ids)
+    profiles = ctx.store.style_profiles(job)
     names = {int(p["cluster_id"]): f"{p['name']} ({p['size']})" for p in profiles}
     try:
-        selected = ctx.store.selected_indices(f"{job}-dpp", data.image_ids)
-    except Exception:  # noqa: BLE001 - the map is drawn before selection too
+        selected = ctx.store.selected_indices(job, data.image_ids)
+    except StoreError:  # the map is drawn before selection too
         selected = np.array([], dtype=int)
     thumbs = [fg.thumbnail_uri(ctx.store.workspace / p, size=128) for p in data.paths]
     hover = [f"{i[-5:]}<br>" + "<br>".join(f"{a}: {v}" for a, v in d.items()) for i, d in zip(data.image_ids,
@@ -160,25 +151,21 @@ def clustering_view(ctx: RunContext, round_number: int, *, seed: int = 0) -> lis
     sil = fg.silhouette_figure({int(k): v for k, v in metrics["silhouette"].items()}, int(result["num_clusters"]))
     table = pd.DataFrame([{"style profile": p["name"], "size": p["size"],
                            "dominant values": ", ".join(f"{a['value']} ({a['share']:.0%}, lift {a['lift']:.1f})"
-                                                        for a in json.loads(p["attributes"])[:4])} for p in profiles])
+                                                        for a in p["attributes"][:4])} for p in profiles])
     return [("map", fmap), sil, fg.table_html(table)]
 
 
-def show_clustering(ctx: RunContext, round_number: int) -> None:
-    show(clustering_view(ctx, round_number))
-
-
-def selection_view(ctx: RunContext, round_number: int) -> list:
+def select_view(ctx: RunContext, round_number: int) -> list:
     from .dpp import theta_sweep
 
-    data = _round_data(ctx, round_number)
+    data = ctx.round_data(round_number)
     job = ctx.job_id(round_number)
-    row = ctx.store.table_row("dpp_selection_results", f"{job}-dpp")
-    metrics = json.loads(row["metrics"])
-    selected = ctx.store.selected_indices(f"{job}-dpp", data.image_ids)
-    labels = ctx.store.cluster_labels(f"{job}-clusters", data.image_ids)
+    row = ctx.store.selection(job)
+    metrics = row["metrics"]
+    selected = ctx.store.selected_indices(job, data.image_ids)
+    labels = ctx.store.cluster_labels(job, data.image_ids)
     sweep = theta_sweep(data.X, data.quality, int(row["k"]), clusters=labels, candidates=data.selectable)
-    profiles = {int(p["cluster_id"]): p["name"] for p in ctx.store.style_profiles(f"{job}-clusters")}
+    profiles = {int(p["cluster_id"]): p["name"] for p in ctx.store.style_profiles(job)}
     grids = []
     for c in sorted(set(labels[selected].tolist())) if labels is not None else [None]:
         rows = [i for i in selected if labels is None or labels[i] == c]
@@ -196,7 +183,7 @@ def selection_view(ctx: RunContext, round_number: int) -> list:
 
 def coverage_view(ctx: RunContext, round_number: int) -> list:
     job = ctx.job_id(round_number)
-    report = json.loads(ctx.store.table_row("coverage_reports", f"{job}-coverage")["coverage_data"])
+    report = ctx.store.coverage_report(job)["coverage_data"]
     gaps = pd.DataFrame(report["gaps"])
     head = (f"<h3>Round {round_number}: coverage score {report['score']:.3f} (selected: {report['score_selected']}); "
             f"{len(gaps)} gaps</h3>")
@@ -213,12 +200,11 @@ def feedback_view(ctx: RunContext, round_number: int) -> list:
     joined = fb.merge(images, left_on="image_id", right_on="id", suffixes=("", "_img")) \
         .merge(jobs, left_on="job_id", right_on="id", suffixes=("", "_job"))
     counts = joined.groupby(["round", "feedback_type"]).size().reset_index(name="n")
-    updates = ctx.store.table("learning_updates")
-    mine = updates[updates["user_id"] == ctx.config.user_id].sort_values("created_at")
+    mine = ctx.store.learning_updates(ctx.config.user_id)
     out = [fg.feedback_figure(counts)] if len(counts) else ["<p>No feedback yet.</p>"]
     if len(mine):
         last = mine.iloc[-1]
-        patterns, impact = json.loads(last["patterns"]), json.loads(last["impact"])
+        patterns, impact = last["patterns"], last["impact"]
         likes = pd.DataFrame(patterns["top_positive"])
         dislikes = pd.DataFrame(patterns["top_negative"])
         out += [f"<h3>What feedback taught (after {impact['n_feedback']} events): thumbs-up rate "
@@ -230,9 +216,9 @@ def feedback_view(ctx: RunContext, round_number: int) -> list:
 
 
 def analytics_view(ctx: RunContext) -> list:
-    from .analytics import analytics
+    from .stages.analytics import analytics_for
 
-    a = analytics(ctx.store, ctx.config.analytics.window_days)
+    a = analytics_for(ctx.store, ctx.config.analytics.window_days)
     per_round = a.per_round[a.per_round["run_id"] == ctx.run_id] if len(a.per_round) else a.per_round
     recs = "".join(f"<li>{r['text']}</li>" for r in a.recommendations[:12]) or "<li>not enough evidence yet</li>"
     out = [f"<h3>Last {a.window_days} days: outlier rate {a.overall_outlier_rate}, thumbs-up {a.overall_thumbs_up}"
@@ -259,21 +245,14 @@ def show(items: list) -> None:
 
 # --------------------------------------------------------------------------- live explorers
 
-def kmeans_for_k(X: np.ndarray, k: int, seed: int = 0) -> tuple[np.ndarray, float]:
-    """(labels, silhouette) of K-means at one K: what the K slider recomputes."""
-    from sklearn.cluster import KMeans
-    from sklearn.metrics import silhouette_score
-
-    labels = KMeans(n_clusters=k, n_init=3, random_state=seed).fit_predict(X)
-    return labels, float(silhouette_score(X, labels))
-
-
 def kmeans_explorer(ctx: RunContext, round_number: int):
     """A K slider that re-clusters the round live and redraws the map (< 1 s at N = 500)."""
     import ipywidgets as w
     from IPython.display import HTML, display
 
-    data = _round_data(ctx, round_number)
+    from .cluster import kmeans_for_k
+
+    data = ctx.round_data(round_number)
     coords = fg.project_2d(data.X)
     out = w.Output()
     slider = w.IntSlider(value=ctx.config.cluster.k_min, min=2, max=12, description="K")
@@ -292,21 +271,15 @@ def kmeans_explorer(ctx: RunContext, round_number: int):
     return w.VBox([slider, out])
 
 
-def selection_for_theta(data, theta: float, k: int, labels=None) -> dict:
-    """Selection summary at one theta: what the theta slider recomputes."""
-    from .dpp import select
-
-    sel = select(data.X, data.quality, k, theta=theta, clusters=labels, candidates=data.selectable)
-    return {"indices": sel.indices, **sel.to_dict()}
-
-
 def theta_explorer(ctx: RunContext, round_number: int):
     """A theta slider that re-selects live and shows the selection's diversity and quality."""
     import ipywidgets as w
     from IPython.display import HTML, display
 
-    data = _round_data(ctx, round_number)
-    labels = ctx.store.cluster_labels(f"{ctx.job_id(round_number)}-clusters", data.image_ids)
+    from .stages.select import selection_for_theta
+
+    data = ctx.round_data(round_number)
+    labels = ctx.store.cluster_labels(data.job_id, data.image_ids)
     uris = [fg.thumbnail_uri(ctx.store.workspace / p, size=72) for p in data.paths]
     out = w.Output()
     slider = w.FloatSlider(value=ctx.config.select.theta, min=0.0, max=0.99, step=0.05, description="θ")
@@ -329,8 +302,8 @@ def feedback_grid(ctx: RunContext, round_number: int):
     """The 👍 / 👎 grid over the round's selected images (each click stored at once)."""
     from .widgets import FeedbackGrid
 
-    data = _round_data(ctx, round_number)
-    selected = ctx.store.selected_indices(f"{ctx.job_id(round_number)}-dpp", data.image_ids)
+    data = ctx.round_data(round_number)
+    selected = ctx.store.selected_indices(data.job_id, data.image_ids)
     ids = [data.image_ids[i] for i in selected]
     return FeedbackGrid(ctx.store.workspace, ids, user_id=ctx.config.user_id,
                         threshold=ctx.config.feedback.outlier_threshold,

@@ -63,7 +63,7 @@ def tiny_clip(tmp_path_factory):
     import torch
     from safetensors.torch import save_file
 
-    from bffkit.embed import register_model_config
+    from bffkit.models.embedders import register_model_config
 
     root = tmp_path_factory.mktemp("clip")
     (root / "bff-tiny-clip.json").write_text(json.dumps(TINY_CLIP))
@@ -79,7 +79,7 @@ def tiny_clip(tmp_path_factory):
     # the folder carries its calibration, as a trained model's does: runs on it do not fit one each
     from dataclasses import asdict
 
-    from bffkit.embed import create_embedder
+    from bffkit.models import create_embedder
     from bffkit.scoring import calibrate_alignment
 
     calibration = calibrate_alignment(create_embedder(f"local-dir:{folder}"))

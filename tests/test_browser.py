@@ -2,7 +2,6 @@
 download), the feedback notebook run in it and 👍 clicked; the row must reach the store."""
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import socket
@@ -10,7 +9,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-from pathlib import Path
 
 import nbformat
 import pytest
@@ -99,6 +97,6 @@ def test_click_thumbs_up_in_jupyterlab_stores_the_row(lab):
     assert len(fb) == 1
     row = fb.iloc[0]
     assert (row["feedback_type"], row["source"], row["user_id"]) == ("positive", "widget", "tester")
-    selected = json.loads(store.table("dpp_selection_results")["selected_ids"].iloc[0])
+    selected = store.table("dpp_selection_results")["selected_ids"].iloc[0]
     assert row["image_id"] in selected
     assert len(store.table("learning_updates")) == 1  # learning followed the click

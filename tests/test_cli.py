@@ -124,6 +124,7 @@ def test_prompts_json_is_one_stable_document(cli, tmp_path):
     assert all(s["attributes"]["category"] == "coat" and s["params"]["size"] == "1024x1536" for s in coats)
 
 
+@pytest.mark.slow  # an end-to-end run
 def test_run_tiny_config_plans_every_round_and_resumes(cli, workspace):
     code, out, err = cli("run", "--no-notebooks", "--config", TINY, "--workspace", workspace, "--json")
     assert code == 0

@@ -63,3 +63,16 @@ def test_targets_skip_attributes_the_requested_category_cannot_have(tax):
     assert any(a == "neckline" for a, _ in dress)
     trousers = coverage_targets(tax, fixed={"category"}, category="trousers")
     assert any(a == "leg_shape" for a, _ in trousers) and not any(a == "neckline" for a, _ in trousers)
+
+
+def test_gaps_open_close_and_turn_into_next_rounds_boosts():
+    from bffkit.coverage import boosts_from_gaps, gap_changes
+
+    report = {"values": [{"attribute": "pattern", "value": v} for v in ("floral", "stripes", "check")],
+              "gaps": [{"attribute": "pattern", "value": "check", "factor": 3.0}]}
+    open_before = {("pattern", "floral"): "g1", ("pattern", "paisley"): "g2"}
+    opened, closed = gap_changes(open_before, report)
+    # floral was measured and met its target: closed; paisley was not measured: stays open
+    assert opened == {("pattern", "check")} and closed == ["g1"]
+    assert boosts_from_gaps(report["gaps"]) == {"pattern": {"check": 3.0}}
+    assert boosts_from_gaps([]) is None

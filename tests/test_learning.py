@@ -5,7 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bffkit.analytics import _recommendations, analytics, wilson
+from bffkit.analytics import _recommendations, wilson
+from bffkit.stages.analytics import analytics_for as analytics
 from bffkit.coverage import coverage_targets
 from bffkit.learning import (COVERAGE_MARGIN, STEERING_FLOOR, PreferenceHead, attribute_posteriors, combined_quality,
                              floored_factors, head_features, head_weight, predicted_lift, rating_pairs,
@@ -149,6 +150,7 @@ def test_recommendations_carry_evidence():
     assert any(t.startswith("gap: 'houndstooth' (pattern) never generated in 3 rounds") for t in texts)
 
 
+@pytest.mark.slow  # an end-to-end run
 def test_main_job_learns_from_the_persona_and_analytics_caches(cli, workspace, tmp_path, tiny_clip):
     import json
 
@@ -176,7 +178,7 @@ def test_main_job_learns_from_the_persona_and_analytics_caches(cli, workspace, t
     assert len(store.table("vlt_attribute_success")) > 0
     updates = store.table("learning_updates")
     assert len(updates) == 3 and set(updates["user_id"]) == {"tester"}
-    impact = json.loads(updates.sort_values("created_at").iloc[-1]["impact"])
+    impact = updates.sort_values("created_at").iloc[-1]["impact"]
     assert impact["n_feedback"] == 24 and "predicted_lift" in impact
     # analytics over the run, cached until new feedback arrives
     a1 = analytics(store, 90)
@@ -194,7 +196,7 @@ def test_main_job_learns_from_the_persona_and_analytics_caches(cli, workspace, t
 
 
 def test_outliers_are_liked_and_aligned(cli, workspace):
-    from bffkit.learning import update_from_feedback
+    from bffkit.preferences import update_from_feedback
     from bffkit.store import open_store
 
     from .conftest import TINY
@@ -217,7 +219,7 @@ def test_outliers_are_liked_and_aligned(cli, workspace):
     success = store.table("vlt_attribute_success").set_index("value")
     assert success.loc["solid", "n"] == 3 and success.loc["solid", "outlier_count"] == 1
     assert (success.loc["solid", "alpha"], success.loc["solid", "beta"]) == (3, 2)
-    from bffkit.stages import steering_for_next_round
+    from bffkit.stages.prompts import steering_for_next_round
     from bffkit.taxonomy import load_taxonomy
 
     steering_for_next_round(store, "u", "m", load_taxonomy())

@@ -13,9 +13,11 @@ import numpy as np
 import pytest
 import yaml
 
-from bffkit.embed import calibration_beside_weights, calibration_for, create_embedder
+from bffkit.models import create_embedder
+from bffkit.stages.embed import calibration_beside_weights, calibration_for
+from bffkit.stages.round_data import calibration_from_row
 from bffkit.exceptions import ConfigError
-from bffkit.generate.sketch import SketchRenderer
+from bffkit.synth import SketchRenderer
 from bffkit.prompts import compose_prompt
 from bffkit.scoring import (NEAR_MISS_ATTRIBUTES, AlignmentCalibration, auc, calibrate_alignment, clip_score,
                             fit_logistic, near_miss_prompt)
@@ -105,7 +107,7 @@ def test_calibration_is_fitted_once_per_model_and_stored(tiny_clip, workspace):
     assert cal.model_id == embedder.model_id and cal.n_pairs >= 700
     assert 0 <= cal.match_auc <= 1
     again = calibration_for(embedder, store)
-    assert again == AlignmentCalibration(*store.get_calibration(embedder.model_id))
+    assert again == calibration_from_row(store.get_calibration(embedder.model_id))
     scores = cal(np.array([-1.0, 0.0, 1.0]))
     assert ((0 < scores) & (scores < 1)).all()
     assert calibrate_alignment(embedder, n=32).a == calibrate_alignment(embedder, n=32).a  # seeded
@@ -122,13 +124,14 @@ def test_a_model_folder_carries_its_calibration(tiny_clip, workspace, tmp_path):
     store = open_store(workspace)
     cal = calibration_for(embedder, store)
     assert cal == AlignmentCalibration(**{**beside, "model_id": embedder.model_id})
-    assert AlignmentCalibration(*store.get_calibration(embedder.model_id)) == cal
+    assert calibration_from_row(store.get_calibration(embedder.model_id)) == cal
     # a row stored before the artefact or near-miss map existed gains them
     for maps in ((), (cal.artefact_a, cal.artefact_b, cal.artefact_auc)):
         store.put_calibration(cal.model_id, cal.a, cal.b, cal.n_pairs, cal.match_auc, *maps)
-        assert store.get_calibration(cal.model_id)[-1] is None
+        assert store.get_calibration(cal.model_id)["near_miss_auc"] is None
         assert calibration_for(embedder, store) == cal
-        assert store.get_calibration(cal.model_id)[-2:] == (cal.near_miss_cos, cal.near_miss_auc)
+        row = store.get_calibration(cal.model_id)
+        assert (row["near_miss_cos"], row["near_miss_auc"]) == (cal.near_miss_cos, cal.near_miss_auc)
     # fitted on other weights, or unreadable: not used (calibration_for then fits one)
     other = tmp_path / "other"
     shutil.copytree(folder, other)
@@ -171,6 +174,7 @@ def test_the_off_prompt_gate_is_the_near_miss_line_where_the_model_tells_near_mi
     assert dataclasses.replace(cal, near_miss_cos=None, near_miss_auc=None).alignment_gate == ALIGNMENT_GATE
 
 
+@pytest.mark.slow  # an end-to-end run
 def test_main_job_embeds_tags_and_scores(cli, tmp_path, workspace, tiny_clip):  # noqa: F811
     _, folder = tiny_clip
     cfg = yaml.safe_load(TINY.read_text())
@@ -185,7 +189,7 @@ def test_main_job_embeds_tags_and_scores(cli, tmp_path, workspace, tiny_clip):  
     assert emb["n_images"] == 16 and emb["n_new_embeddings"] >= 1
     tags = store.table("image_tags")
     assert len(tags) == 32 and tags["alignment"].between(0, 1).all() and (tags["clip_score"] >= 0).all()
-    first = json.loads(tags.iloc[0]["detected"])
+    first = tags.iloc[0]["detected"]
     assert "category" in first and 0 < first["category"]["confidence"] <= 1
     assert store.get_calibration(emb["model_id"]) is not None
     code, out, _ = cli("run", "--no-notebooks", "--config", path, "--workspace", workspace, "--json")
@@ -193,7 +197,7 @@ def test_main_job_embeds_tags_and_scores(cli, tmp_path, workspace, tiny_clip):  
 
 
 def test_default_sketch_clip_without_weights_says_how_to_get_them(cli, tmp_path, workspace, monkeypatch):
-    import bffkit.embed as embed
+    import bffkit.models.embedders as embed
 
     monkeypatch.setitem(embed.PRESETS, "sketch-clip",
                         embed.Preset(f"local-dir:{tmp_path / 'none'}", None, "not trained here"))

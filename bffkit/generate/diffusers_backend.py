@@ -17,27 +17,8 @@ from itertools import groupby
 from pathlib import Path
 
 from ..exceptions import ConfigError
-from . import ImageResult
-
-
-def resolve_device(device: str = "auto") -> str:
-    import torch
-
-    if device != "auto":
-        return device
-    if torch.cuda.is_available():
-        return "cuda"
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return "mps"
-    return "cpu"
-
-
-def resolve_dtype(dtype: str, device: str):
-    import torch
-
-    if dtype == "auto":
-        return torch.float16 if device == "cuda" else torch.float32
-    return {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}[dtype]
+from ..devices import resolve_device, resolve_dtype
+from .base import ImageResult
 
 
 class DiffusersGenerator:

@@ -24,14 +24,14 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from PIL import Image, UnidentifiedImageError
 
 from ..exceptions import ConfigError
-from . import ImageResult
+from .base import ImageResult
 
 # Prompt length limits per model family (characters).
 PROMPT_LIMITS = {"dall-e-2": 1000, "dall-e-3": 4000}
 DEFAULT_PROMPT_LIMIT = 32000
 
 
-def _client(timeout_s: float, max_retries: int, base_url: str | None):
+def make_client(timeout_s: float, max_retries: int, base_url: str | None):
     """An SDK client; fails before any work without a key or without the package."""
     key = os.environ.get("OPENAI_API_KEY")
     if not key:
@@ -44,7 +44,7 @@ def _client(timeout_s: float, max_retries: int, base_url: str | None):
                          timeout=timeout_s, max_retries=max_retries)
 
 
-def _error_message(err) -> str:
+def error_message(err) -> str:
     """The API's own message, on one line, without echoing request data."""
     body = getattr(err, "body", None)
     if isinstance(body, dict):
@@ -71,7 +71,7 @@ class OpenAIGenerator:
         self.concurrency = max(1, int(concurrency))
         self.rate_limit_retries = rate_limit_retries
         self.max_backoff_s = max_backoff_s
-        self.client = _client(timeout_s, max_retries, base_url)
+        self.client = make_client(timeout_s, max_retries, base_url)
 
     def generate(self, specs: Sequence) -> Iterator[ImageResult]:
         pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="openai")
@@ -113,19 +113,19 @@ class OpenAIGenerator:
                 break
             except openai.RateLimitError as err:
                 if attempt == self.rate_limit_retries:
-                    return ImageResult(spec.index, error=f"rate limited: {_error_message(err)}", permanent=False)
+                    return ImageResult(spec.index, error=f"rate limited: {error_message(err)}", permanent=False)
                 time.sleep(self._backoff(err, attempt))
             except (openai.AuthenticationError, openai.PermissionDeniedError) as err:
-                raise ConfigError(f"OPENAI_API_KEY was rejected ({err.status_code}): {_error_message(err)}") from None
+                raise ConfigError(f"OPENAI_API_KEY was rejected ({err.status_code}): {error_message(err)}") from None
             except openai.NotFoundError as err:
-                raise ConfigError(f"generate.openai.model={self.model!r}: {_error_message(err)}") from None
+                raise ConfigError(f"generate.openai.model={self.model!r}: {error_message(err)}") from None
             except (openai.BadRequestError, openai.UnprocessableEntityError) as err:
-                return ImageResult(spec.index, error=f"refused: {_error_message(err)}", permanent=True)
+                return ImageResult(spec.index, error=f"refused: {error_message(err)}", permanent=True)
             except openai.APIStatusError as err:
-                return ImageResult(spec.index, error=f"server error {err.status_code}: {_error_message(err)}",
+                return ImageResult(spec.index, error=f"server error {err.status_code}: {error_message(err)}",
                                    permanent=False)
             except (openai.APITimeoutError, openai.APIConnectionError) as err:
-                return ImageResult(spec.index, error=f"{type(err).__name__}: {_error_message(err)}", permanent=False)
+                return ImageResult(spec.index, error=f"{type(err).__name__}: {error_message(err)}", permanent=False)
 
         item = resp.data[0] if resp.data else None
         if item is None or not item.b64_json:

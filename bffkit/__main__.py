@@ -1,0 +1,7 @@
+"""``python -m bffkit``: the same command line as the ``bffkit`` script."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,60 @@
+"""Stage 4, cluster: K-means with K chosen by silhouette, and the style profile of each cluster.
+
+The algorithm is :mod:`bffkit.cluster` (numpy in, numpy out); this stage reads the round from
+the store, calls it and writes what it found.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass
+
+from ..cluster import auto_kmeans, style_profiles
+from .base import Stage, StageResult, embedder_loads, needs_embeddings
+from .context import RunContext
+from .round_data import RoundData
+
+
+@dataclass(frozen=True)
+class ClusterResult(StageResult):
+    result_id: str
+    n_images: int
+    k: int
+    silhouette: dict[int, float]
+    profiles: list[dict]
+    seconds: float
+
+    @property
+    def items(self) -> int:
+        return self.n_images
+
+    def summary(self) -> str:
+        return (f"K={self.k} (silhouette {self.silhouette[self.k]:.3f}); styles: "
+                + "; ".join(f"{p['name']} ({p['size']})" for p in self.profiles))
+
+
+def cluster_round(store, data: RoundData, *, k_range=(3, 8), seed: int = 0, sample_size: int = 5000):
+    """Auto-K K-means and style profiles for a round; stored, and returned with the labels."""
+    t0 = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = auto_kmeans(data.X, k_range, seed=seed, sample_size=sample_size)
+    profiles = [{**p.to_dict(), "medoid_image_id": data.image_ids[p.medoid]}
+                for p in style_profiles(data.X, result.labels, data.detected)]
+    metrics = {**result.metrics(), "warnings": [str(w.message) for w in caught]}
+    result_id = store.save_clustering(job_id=data.job_id, round=data.round, k=result.k, metrics=metrics,
+                                      image_ids=data.image_ids, labels=result.labels, distances=result.distances,
+                                      profiles=profiles)
+    return result, ClusterResult(result_id, len(data), result.k, result.scores, profiles, time.perf_counter() - t0)
+
+
+def run(ctx: RunContext, round_number: int) -> ClusterResult:
+    cfg = ctx.config.cluster
+    _, result = cluster_round(ctx.store, ctx.round_data(round_number), k_range=cfg.k_range,
+                              seed=ctx.seed(round_number), sample_size=cfg.silhouette_sample)
+    return result
+
+
+STAGE = Stage(4, "cluster", "Style clustering", "cluster", run, seed_numbers=(7,), check=embedder_loads,
+              enabled=needs_embeddings)

@@ -1,0 +1,63 @@
+"""Runs, their per-stage metrics, and the taxonomy a workspace was run with."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pandas as pd
+
+from .connection import Connection, decoded, encode_json
+
+DELETE_TAXONOMY = "DELETE FROM vlt_attributes"
+
+INSERT_ATTRIBUTE = """
+INSERT INTO vlt_attributes (id, name, group_name, value_list, label, phrase, synonyms, applies_to,
+                            sample_rate, taxonomy_version)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
+
+UPSERT_RUN = """
+INSERT INTO runs (id, name, user_id, config, status) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET status = excluded.status, updated_at = now()"""
+
+SET_RUN_STATUS = "UPDATE runs SET status = ?, updated_at = now() WHERE id = ?"
+
+SELECT_RUN_METRICS = "SELECT * FROM run_metrics WHERE run_id = ? ORDER BY round, created_at"
+UPSERT_RUN_METRIC = """
+INSERT OR REPLACE INTO run_metrics (run_id, round, stage, seconds, items, success_rate, summary)
+VALUES (?, ?, ?, ?, ?, ?, ?)"""
+
+
+class RunsTables(Connection):
+    """The store's methods for runs, their per-stage metrics, and the taxonomy a workspace was run with."""
+
+    def sync_taxonomy(self, taxonomy) -> int:
+        """Replace `vlt_attributes` with the taxonomy's attributes; returns the row count."""
+        rows = taxonomy.records()
+        with self.transaction() as con:
+            con.execute(DELETE_TAXONOMY)
+            for r in rows:
+                con.execute(INSERT_ATTRIBUTE, [
+                    r["id"], r["name"], r["group_name"], encode_json(r["values"]), r["label"], r["phrase"],
+                    encode_json(r["synonyms"]), encode_json(r["applies_to"]), r["sample_rate"], taxonomy.version])
+        return len(rows)
+
+    def upsert_run(self, run_id: str, name: str, user_id: str, config: dict, status: str = "running") -> None:
+        with self.transaction() as con:
+            con.execute(UPSERT_RUN, [run_id, name, user_id, encode_json(config), status])
+
+    def set_run_status(self, run_id: str, status: str) -> None:
+        with self.transaction() as con:
+            con.execute(SET_RUN_STATUS, [status, run_id])
+
+    def record_stage(self, run_id: str, round: int, stage: str, summary: dict[str, Any], *, seconds: float,
+                     items: int | None, success_rate: float) -> None:
+        """One row of the run-metrics table: a stage's wall time, items, success rate and summary."""
+        with self.transaction() as con:
+            con.execute(UPSERT_RUN_METRIC, [run_id, round, stage, seconds, None if items is None else int(items),
+                                            success_rate, json.dumps(summary, default=str)])
+
+    def run_metrics(self, run_id: str) -> pd.DataFrame:
+        """A run's stage rows in order, `summary` decoded."""
+        with self.connect() as con:
+            return decoded(con.execute(SELECT_RUN_METRICS, [run_id]))
