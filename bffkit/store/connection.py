@@ -143,16 +143,6 @@ class Connection:
             # name is checked against the fixed list above; identifiers cannot be bound
             return decoded(con.execute(f'SELECT * FROM "{name}"'))
 
-    def table_row(self, name: str, row_id: str) -> dict[str, Any]:
-        """One row of a table with an ``id`` column."""
-        if name not in TABLES:
-            raise StoreError(f"unknown table {name!r}; known: {', '.join(TABLES)}")
-        with self.connect() as con:
-            frame = decoded(con.execute(f'SELECT * FROM "{name}" WHERE id = ?', [row_id]))
-        if frame.empty:
-            raise StoreError(f"{name}: no row {row_id!r}; run its stage first")
-        return frame.iloc[0].to_dict()
-
     def table_counts(self) -> dict[str, int]:
         with self.connect() as con:
             return {t: int(con.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0]) for t in TABLES}
