@@ -12,9 +12,6 @@ from pydantic import field_validator
 
 from .sections import Fraction, Section, interval
 
-BUILTIN_BACKENDS = ("sketch", "diffusers", "openai")
-
-
 class SketchOptions(Section):
     width: Annotated[int, interval(32, 2048)] = 256
     height: Annotated[int, interval(32, 2048)] = 256
@@ -50,6 +47,7 @@ class OpenAIOptions(Section):
     base_url: str | None = None  # None: OPENAI_BASE_URL or the SDK default
 
 
+# The built-in backends (registry.BUILTIN_GENERATORS) and their option sections
 OPTIONS = {"sketch": SketchOptions, "diffusers": DiffusersOptions, "openai": OpenAIOptions}
 
 

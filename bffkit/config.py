@@ -18,20 +18,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import (
-    BaseModel,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
-from .backend_options import (
-    BUILTIN_BACKENDS,
-    DiffusersOptions,
-    OpenAIOptions,
-    SketchOptions,
-)
+from .backend_options import OPTIONS, DiffusersOptions, OpenAIOptions, SketchOptions
 from .exceptions import ConfigError
 from .paths import DEFAULT_WORKSPACE
 from .sections import Fraction, Section, interval
@@ -72,8 +61,9 @@ class GenerateConfig(Section):
 
     def options_for(self, backend: str | None = None) -> dict[str, Any]:
         backend = backend or self.backend
-        section = getattr(self, backend, None) if backend in BUILTIN_BACKENDS else None
-        return section.model_dump() if section is not None else dict(self.options.get(backend, {}))
+        if backend in OPTIONS:
+            return getattr(self, backend).model_dump()
+        return dict(self.options.get(backend, {}))  # a plug-in's options, as the config gives them
 
 
 class EmbedConfig(Section):
