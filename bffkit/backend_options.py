@@ -12,6 +12,7 @@ from pydantic import field_validator
 
 from .sections import Fraction, Section, interval
 
+
 class SketchOptions(Section):
     width: Annotated[int, interval(32, 2048)] = 256
     height: Annotated[int, interval(32, 2048)] = 256
@@ -45,6 +46,26 @@ class OpenAIOptions(Section):
     max_retries: Annotated[int, interval(0, 10)] = 2  # the SDK's own retries
     rate_limit_retries: Annotated[int, interval(0, 10)] = 3  # ours, with backoff, after the SDK's
     base_url: str | None = None  # None: OPENAI_BASE_URL or the SDK default
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, v: str | None) -> str | None:
+        if v is not None and not is_http_url(v):
+            raise ValueError(BASE_URL_RULE)
+        return v
+
+
+BASE_URL_RULE = "must be an http:// or https:// URL with a host, e.g. https://api.openai.com/v1"
+
+
+def is_http_url(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        return parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:
+        return False
 
 
 # The built-in backends (registry.BUILTIN_GENERATORS) and their option sections

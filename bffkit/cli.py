@@ -9,6 +9,7 @@ decorators keep every option beside the command that takes it).
 
 from __future__ import annotations
 
+import errno
 import importlib.util
 import json
 import os
@@ -86,12 +87,16 @@ def _load_request(request: str) -> str | dict:
 def prompts(request: str, n: int, seed: int, backend: str, as_json: bool) -> None:
     """Turn a design REQUEST (text, or a YAML file of attribute: value) into N prompt specs."""
     from .exceptions import ConfigError
-    from .prompts import build_specs
+    from .prompts import build_specs, parse_request, request_warning
     from .registry import available_generators
 
     if backend not in available_generators():
         raise ConfigError(f"--backend={backend!r}: unknown backend; available: {', '.join(available_generators())}")
-    specs = build_specs(_load_request(request), n, seed, backend=backend)
+    request = _load_request(request)
+    warning = request_warning(parse_request(request))
+    if warning:
+        click.echo(warning, err=True)
+    specs = build_specs(request, n, seed, backend=backend)
     if as_json:
         _echo_json([s.to_dict() for s in specs])
         return
@@ -230,7 +235,7 @@ def tag(images: tuple[str, ...], model: str, prompt: str | None, workspace: Path
     from .tagging import VLTTagger
 
     pictures = [load_image(i) for i in images]  # one-line errors for missing or unreadable files first
-    embedder = create_embedder(model)
+    embedder = create_embedder(model, where="--model")
     X = embedder.embed_images(pictures)
     tags = VLTTagger(embedder).tag(X)
     docs = [{"image": str(i), "model": embedder.model_id, "attributes": t} for i, t in zip(images, tags)]
@@ -318,17 +323,20 @@ def _existing_store(workspace: Path | None):
 @click.argument("file", type=click.Path(path_type=Path))
 @WORKSPACE_OPTION
 @click.option("--user", "user_id", default=None, help="User id for rows that carry none.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
 @click.option("--json", "as_json", is_flag=True)
-def feedback_import(file: Path, workspace: Path | None, user_id: str | None, as_json: bool) -> None:
+def feedback_import(file: Path, workspace: Path | None, user_id: str | None, quiet: bool, as_json: bool) -> None:
     """Import feedback rows (image_id, feedback_type, rating, comment, user_id, created_at): all or nothing."""
-    from .feedback import Inbox, import_feedback
+    from .feedback import USER_ID_RULE, Inbox, import_feedback, valid_user_id
     from .preferences import update_from_feedback
 
+    if user_id is not None and not valid_user_id(user_id):
+        raise BffkitError(f"--user={user_id!r}: {USER_ID_RULE}")
     store = _existing_store(workspace)
     Inbox(store.workspace).merge(store)  # queued widget clicks first, so order is kept
-    report = import_feedback(store, file, user_id=user_id)
+    report = import_feedback(store, file, user_id=user_id, progress=not quiet)
     if report["stored"]:
-        update_from_feedback(store, store.feedback()["user_id"].unique().tolist())
+        update_from_feedback(store, report["users"], progress=not quiet)
     if as_json:
         _echo_json(report)
     else:
@@ -386,12 +394,11 @@ def analytics(workspace: Path | None, window_days: int, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def purge(user_id: str, workspace: Path | None, as_json: bool) -> None:
     """Remove one user's rows and image files from the workspace, and nothing else."""
-    from .store import open_store
+    from .feedback import USER_ID_RULE, valid_user_id
 
-    ws = _workspace(workspace)
-    if not (ws / "bff.duckdb").exists():
-        raise BffkitError(f"--workspace: no store at {ws} (run `bffkit init` first)")
-    report = open_store(ws).purge_user(user_id)
+    if not valid_user_id(user_id):
+        raise BffkitError(f"--user={user_id!r}: {USER_ID_RULE}")
+    report = _existing_store(workspace).purge_user(user_id)
     if as_json:
         _echo_json({"user_id": user_id, "rows": report.rows, "files": report.files})
     else:
@@ -475,7 +482,10 @@ def doctor(workspace: Path | None, as_json: bool) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: maps errors to exit codes and one-line messages."""
+    from .environment import check_environment
+
     try:
+        check_environment()
         cli.main(args=argv, prog_name="bffkit", standalone_mode=False)
     except (BffkitError, StageError) as err:
         click.echo(f"error: {err}", err=True)
@@ -494,12 +504,24 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         return 130
+    except OSError as err:
+        if err.errno != errno.ENOSPC:
+            return _unexpected(err)
+        where = f" ({err.filename})" if err.filename else ""
+        click.echo(f"error: no space left on the disk{where}; free some space and rerun "
+                   "(everything committed so far is kept)", err=True)
+        return 1
     except Exception as err:  # noqa: BLE001 - the boundary: report, don't dump a traceback
-        if os.environ.get("BFFKIT_DEBUG"):
-            traceback.print_exc()
-        click.echo(f"error: {type(err).__name__}: {err} (set BFFKIT_DEBUG=1 for the traceback)", err=True)
-        return getattr(err, "exit_code", 1)
+        return _unexpected(err)
     return 0
+
+
+def _unexpected(err: Exception) -> int:
+    """A bug, not bad input: one line, and the traceback with BFFKIT_DEBUG=1."""
+    if os.environ.get("BFFKIT_DEBUG"):
+        traceback.print_exc()
+    click.echo(f"error: {type(err).__name__}: {err} (set BFFKIT_DEBUG=1 for the traceback)", err=True)
+    return getattr(err, "exit_code", 1)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator, model_v
 from .backend_options import OPTIONS, DiffusersOptions, OpenAIOptions, SketchOptions
 from .exceptions import ConfigError
 from .paths import DEFAULT_WORKSPACE
-from .sections import Fraction, Section, interval
+from .sections import Fraction, Section, format_validation_error, interval
 from .yamlfile import read_yaml
 
 # --------------------------------------------------------------------------- stage sections
@@ -123,7 +123,7 @@ class RunConfig(Section):
 
     name: str = "run"
     run_id: str | None = None
-    request: str | dict[str, str]
+    request: str | dict[str, Any]
     user_id: str = "default"
     seed: Annotated[int, interval(0, 2**32 - 1)] = 0
     rounds: Annotated[int, interval(1, 50)] = 1
@@ -173,39 +173,6 @@ class RunConfig(Section):
 
 # --------------------------------------------------------------------------- loading
 
-_TYPE_MESSAGES = {
-    "int_parsing": "must be an integer", "int_type": "must be an integer",
-    "int_from_float": "must be an integer", "float_parsing": "must be a number",
-    "float_type": "must be a number", "bool_parsing": "must be true or false",
-    "bool_type": "must be true or false", "string_type": "must be a string",
-    "dict_type": "must be a mapping", "list_type": "must be a list", "missing": "is required",
-    "model_type": "must be a mapping", "path_type": "must be a path",
-}
-
-
-def format_validation_error(err: ValidationError) -> str:
-    """The first error as one line: ``field.path=value: what is allowed``."""
-    e = err.errors(include_url=False)[0]
-    loc = ".".join(str(p) for p in e["loc"] if not (isinstance(p, str) and p.startswith(("function-", "constrained-"))))
-    # str | dict unions add the branch name to the path; drop those
-    loc = loc.replace(".str", "").replace(".dict[str,str]", "")
-    kind = e["type"]
-    if kind == "literal_error":
-        expected = e.get("ctx", {}).get("expected", "")
-        msg = f"must be one of: {expected.replace(' or ', ', ')}".replace("'", "")
-    elif kind in _TYPE_MESSAGES:
-        msg = _TYPE_MESSAGES[kind]
-    else:
-        msg = str(e["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
-    if kind == "missing" or "unknown field" in msg:
-        return f"{loc}: {msg}" if loc else msg
-    value = e.get("input")
-    shown = json.dumps(value) if isinstance(value, str) else repr(value)
-    if isinstance(value, dict):
-        return f"{loc}: {msg}" if loc else msg
-    return f"{loc}={shown}: {msg}" if loc else msg
-
-
 def config_from_dict(data: Any, *, source: str = "config") -> RunConfig:
     """Validate a mapping into a :class:`RunConfig`; errors become one-line ConfigErrors."""
     if not isinstance(data, dict):
@@ -219,10 +186,16 @@ def config_from_dict(data: Any, *, source: str = "config") -> RunConfig:
     from .prompts import parse_request
     from .taxonomy import load_taxonomy
 
+    from .coverage import check_targets
+
     try:
-        parse_request(cfg.request, load_taxonomy(cfg.prompts.taxonomy))
+        tax = load_taxonomy(cfg.prompts.taxonomy)
+        parse_request(cfg.request, tax)
+        check_targets(cfg.coverage.targets, tax)
     except RequestError as err:
         raise ConfigError(f"{source}: {err}") from None
+    except ValueError as err:
+        raise ConfigError(f"{source}: coverage.{err}") from None
     return cfg
 
 

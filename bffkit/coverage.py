@@ -20,6 +20,8 @@ a hundred and would leave most gaps open round after round.
 
 from __future__ import annotations
 
+import difflib
+
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -117,6 +119,26 @@ def coverage_targets(taxonomy: Taxonomy, *, default_target: float = 0.05,
             if t > 0:
                 out[(name, v)] = float(t)
     return out
+
+
+def check_targets(targets: Mapping[str, Mapping[str, float] | float], taxonomy: Taxonomy,
+                  attributes: Sequence[str] = COVERAGE_ATTRIBUTES) -> None:
+    """Refuse coverage targets that name no measured attribute (or group) or no value of it:
+    such a target would be silently ignored. Raises ValueError naming ``targets.<key>``."""
+    groups = {taxonomy[a].group for a in attributes if a in taxonomy}
+    measured = [a for a in attributes if a in taxonomy]
+    for key, target in targets.items():
+        if key not in measured and key not in groups:
+            close = difflib.get_close_matches(str(key), measured + sorted(groups), n=3)
+            hint = f"did you mean {', '.join(close)}?" if close else f"measured: {', '.join(measured)}"
+            raise ValueError(f"targets.{key}: not an attribute or group that coverage measures; {hint}")
+        if isinstance(target, Mapping):
+            if key not in measured:
+                raise ValueError(f"targets.{key}: a group takes one share for all its values, not a mapping")
+            for value in target:
+                if value not in taxonomy[key].value_names:
+                    raise ValueError(f"targets.{key}.{value}: not a value of {key}; allowed: "
+                                     f"{', '.join(taxonomy[key].value_names)}")
 
 
 def _shares(detected: Sequence[Mapping[str, str]], attribute: str) -> tuple[Counter, int]:

@@ -29,6 +29,12 @@ class StoreError(BffkitError):
     """Raised when the workspace store cannot be opened, locked or migrated."""
 
 
+class DiskFullError(BffkitError):
+    """Raised when the disk holding the workspace fills up: what was committed is kept (exit code 1)."""
+
+    exit_code = 1
+
+
 class StageError(Exception):
     """Raised when a pipeline stage fails for a reason other than bad input (exit code 1)."""
 

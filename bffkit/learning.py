@@ -115,18 +115,30 @@ class PreferenceHead:
         return 1 / (1 + np.exp(-(X @ self.weights + self.bias)))
 
 
+MAX_PAIR_ROWS = 3000
+
+
 def rating_pairs(frame: pd.DataFrame, row_of: Mapping[str, int], limit: int = 2000, seed: int = 0
                  ) -> list[tuple[int, int]]:
-    """(preferred, other) rows wherever one user rated two images differently (at most `limit`)."""
+    """(preferred, other) rows wherever one user rated two images differently (at most `limit`).
+
+    An image a user rated twice counts once, with the later rating (as the pointwise labels do).
+    """
     rated = frame.dropna(subset=["rating"])
-    pairs = []
+    rated = rated[rated["image_id"].isin(row_of.keys())].drop_duplicates(["user_id", "image_id"], keep="last")
+    pairs: list[tuple[int, int]] = []
     for _, g in rated.groupby("user_id"):
-        rows = [(row_of[i], r) for i, r in zip(g["image_id"], g["rating"]) if i in row_of]
-        for a in range(len(rows)):
-            for b in range(a + 1, len(rows)):
-                if rows[a][1] != rows[b][1]:
-                    hi, lo = (rows[a], rows[b]) if rows[a][1] > rows[b][1] else (rows[b], rows[a])
-                    pairs.append((hi[0], lo[0]))
+        rows = np.array([row_of[i] for i in g["image_id"]], dtype=np.int64)
+        r = g["rating"].to_numpy(dtype=float)
+        if len(rows) > MAX_PAIR_ROWS:  # n^2 pairs: a user with 20k rated images would need GBs
+            keep = np.sort(np.random.default_rng(seed).choice(len(rows), MAX_PAIR_ROWS, replace=False))
+            rows, r = rows[keep], r[keep]
+        a, b = np.triu_indices(len(rows), 1)  # the pairs in (a, b) order, a < b
+        differ = r[a] != r[b]
+        a, b = a[differ], b[differ]
+        first_higher = r[a] > r[b]
+        pairs.extend(zip(np.where(first_higher, rows[a], rows[b]).tolist(),
+                         np.where(first_higher, rows[b], rows[a]).tolist()))
     if len(pairs) > limit:
         keep = np.random.default_rng(seed).choice(len(pairs), limit, replace=False)
         pairs = [pairs[i] for i in sorted(keep)]

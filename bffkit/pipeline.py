@@ -16,12 +16,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .config import RunConfig
-from .prompts import parse_request
+from .prompts import parse_request, request_warning
 from .stages import STAGE_NAMES, RunContext, get_stage
 from .store import ids, open_store
 from .taxonomy import load_taxonomy
 
 Log = Callable[[str], None]
+
+
+def _to_stderr(message: str) -> None:
+    print(message, file=sys.stderr)
+
 # Runs one stage of one round and returns its summary dict (with ``message`` and ``seconds``)
 Executor = Callable[[RunContext, str, int], dict]
 
@@ -70,12 +75,17 @@ def active_stages(config: RunConfig, stages: tuple[str, ...] = STAGE_NAMES) -> t
     return tuple(s for s in stages if get_stage(s).enabled(config))
 
 
-def open_run(config: RunConfig, *, stages: tuple[str, ...] = STAGE_NAMES, progress: bool = True) -> RunContext:
-    """Check every input `stages` need, then open the workspace and record the run."""
+def open_run(config: RunConfig, *, stages: tuple[str, ...] = STAGE_NAMES, progress: bool = True,
+             log: Log | None = None) -> RunContext:
+    """Check every input `stages` need, then open the workspace and record the run.
+
+    A request that names no attribute runs on the priors, with a warning through `log`."""
     # 1. Every input, before anything is stored: names, request, then each stage's own check
     chosen = [get_stage(s) for s in stages]
     tax = load_taxonomy(config.prompts.taxonomy)
-    parse_request(config.request, tax)
+    warning = request_warning(parse_request(config.request, tax))
+    if warning:
+        (log or _to_stderr)(warning)
     ctx = RunContext(config, None, tax, tuple(stages), progress)
     for stage in chosen:
         stage.check(ctx)
@@ -103,7 +113,7 @@ def run_rounds(ctx: RunContext, execute: Executor = run_stage, log: Log | None =
 
     The run's status ends ``done``, or ``failed`` when a stage raises (its error propagates).
     """
-    log = log or (lambda msg: print(msg, file=sys.stderr))
+    log = log or _to_stderr
     cfg = ctx.config
     per_round = [s for s in ctx.stages if get_stage(s).per_round]
     per_run = [s for s in ctx.stages if not get_stage(s).per_round]
@@ -128,9 +138,9 @@ def run_rounds(ctx: RunContext, execute: Executor = run_stage, log: Log | None =
 def run(config: RunConfig, *, stages: tuple[str, ...] = STAGE_NAMES, progress: bool = True,
         log: Log | None = None) -> RunResult:
     """Run every round of `config` through `stages` in this process (no notebooks)."""
-    log = log or (lambda msg: print(msg, file=sys.stderr))
+    log = log or _to_stderr
     t0 = time.perf_counter()
-    ctx = open_run(config, stages=active_stages(config, stages), progress=progress)
+    ctx = open_run(config, stages=active_stages(config, stages), progress=progress, log=log)
     log(f"run {ctx.run_id}: {config.rounds} round(s) of {config.generate.planned_count} specs "
         f"({config.generate.target_count} x {config.generate.overgeneration:g}) in {ctx.store.workspace}")
     rounds = run_rounds(ctx, log=log)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from .learning import (PreferenceHead, attribute_posteriors, head_features, predicted_lift, rating_pairs,
                        thompson_preferences)
@@ -58,7 +59,7 @@ def fit_head(store, user_id: str, model_id: str, seed: int = 0) -> PreferenceHea
 
 
 def update_from_feedback(store, user_ids: Sequence[str], *, model_id: str | None = None, threshold: float = 0.75,
-                         taxonomy=None) -> dict:
+                         taxonomy=None, progress: bool = False) -> dict:
     """After feedback arrives: mark outliers, refresh posteriors and the head, log a learning update."""
     tax = taxonomy or load_taxonomy()
     feedback = store.feedback()
@@ -78,7 +79,8 @@ def update_from_feedback(store, user_ids: Sequence[str], *, model_id: str | None
     # 3. Preference heads and the learning update, per user who gave feedback
     summary = {}
     model_id = model_id or store.latest_tag_model()
-    for uid in dict.fromkeys(user_ids):
+    for uid in tqdm(list(dict.fromkeys(user_ids)), disable=None if progress else True, unit="user", desc="learn",
+                    leave=False):
         head = fit_head(store, uid, model_id) if model_id else PreferenceHead()
         if head.fitted:
             store.save_preference_head(uid, model_id, head)

@@ -14,6 +14,7 @@ backend's quality parameters.
 from __future__ import annotations
 
 import difflib
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -103,7 +104,41 @@ def parse_request(request: str | Mapping[str, Any], taxonomy: Taxonomy | None = 
         return _parse_mapping(request, tax)
     if not isinstance(request, str) or not request.strip():
         raise RequestError("request: is empty; describe the design, e.g. 'red midi wrap dress'")
+    check_request_text(request)
     return _parse_text(request, tax)
+
+
+MAX_REQUEST_CHARS = 2000  # a design brief is a sentence or a paragraph; beyond this it is a paste accident
+
+
+def check_request_text(text: str, where: str = "request") -> None:
+    """Refuse text no designer would type: over the length cap, control characters, or no words.
+
+    A request made only of emoji, digits or punctuation would run a whole job on the priors
+    alone, so it is refused; text with words that name no attribute runs, with a warning
+    (:func:`request_warning`).
+    """
+    if len(text) > MAX_REQUEST_CHARS:
+        raise RequestError(f"{where}: {len(text):,} characters; at most {MAX_REQUEST_CHARS:,} "
+                           "(describe the design in a sentence or two)")
+    bad = next((ch for ch in text if unicodedata.category(ch) == "Cc" and ch not in "\t\n\r"), None)
+    if bad is not None:
+        raise RequestError(f"{where}: contains the control character U+{ord(bad):04X}; use plain text")
+    if not any(ch.isalpha() for ch in text):
+        raise RequestError(f"{where}={_shown(text)}: no words to read (only symbols, digits or emoji); "
+                           "describe the design, e.g. 'red midi wrap dress'")
+
+
+def request_warning(parsed: ParsedRequest) -> str | None:
+    """A warning when a request named no VLT attribute: every attribute then comes from the priors."""
+    if parsed.attributes:
+        return None
+    return (f"warning: request={_shown(parsed.text)}: no VLT attribute recognised; every attribute is sampled "
+            "from the taxonomy priors (`bffkit taxonomy` lists the words it knows)")
+
+
+def _shown(text: str, limit: int = 60) -> str:
+    return repr(text if len(text) <= limit else text[:limit] + "...")
 
 
 def _parse_text(text: str, tax: Taxonomy) -> ParsedRequest:
@@ -205,10 +240,16 @@ def _parse_mapping(request: Mapping[str, Any], tax: Taxonomy) -> ParsedRequest:
         if key == "text":
             continue
         name = resolve_attribute(str(key), tax)
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            raise RequestError(f"request.{key}: must be one value name (text), got a {type(value).__name__}; "
+                               f"allowed: {', '.join(tax[name].value_names)}")
         attrs[name] = resolve_value(name, value, tax)
     free: tuple[str, ...] = ()
     text = request.get("text")
     if text:
+        if not isinstance(text, str):
+            raise RequestError(f"request.text: must be text, got a {type(text).__name__}")
+        check_request_text(text, "request.text")
         parsed = _parse_text(str(text), tax)
         free = parsed.free_text
         for name, value in parsed.attributes.items():

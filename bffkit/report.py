@@ -123,7 +123,7 @@ def run_report(config: RunConfig, config_path: Path, *, reports_dir: Path = REPO
     # 1. Every input checked before any notebook runs; notebooks declare what we pass
     check_kernel()
     stages = active_stages(config)
-    ctx = open_run(config, stages=stages, progress=False)
+    ctx = open_run(config, stages=stages, progress=False, log=log)
     run_id = ctx.run_id
     params = {"config_path": str(Path(config_path).resolve()), "workspace": str(Path(config.workspace).resolve()),
               "run_id": run_id, "interactive": False}

@@ -186,7 +186,7 @@ def test_doctor_fails_on_a_broken_store(cli, workspace):
     code, out, _ = cli("doctor", "--workspace", workspace, "--json")
     report = json.loads(out)
     assert code == 1 and not report["ok"]
-    assert "cannot open store" in {c["check"]: c for c in report["checks"]}["store"]["detail"]
+    assert "truncated or corrupt" in {c["check"]: c for c in report["checks"]}["store"]["detail"]
     blocker = workspace / "file"
     blocker.write_text("x")
     code, out, err = cli("doctor", "--workspace", blocker)

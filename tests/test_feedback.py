@@ -57,7 +57,7 @@ def test_import_is_all_or_nothing_and_export_round_trips(generated, tmp_path, cl
     assert code == 2 and "missing.json row 2: image_id='nope': no such image" in err
     assert store.feedback().empty
     code, out, _ = cli("feedback", "import", good, "--workspace", workspace, "--user", "ana", "--json")
-    assert code == 0 and json.loads(out) == {"rows": 6, "stored": 6, "already_stored": 0}
+    assert code == 0 and json.loads(out) == {"rows": 6, "stored": 6, "already_stored": 0, "users": ["ana"]}
     fb = store.feedback()
     assert len(fb) == 6 and set(fb["source"]) == {"import"} and fb["rating"].tolist() == [1, 2, 3, 4, 5, 1]
     # export, then import the export elsewhere: the same rows (ids kept, so a re-import adds nothing)
@@ -67,7 +67,7 @@ def test_import_is_all_or_nothing_and_export_round_trips(generated, tmp_path, cl
     rows = json.loads(out_file.read_text())
     assert [r["image_id"] for r in rows] == fb["image_id"].tolist()
     report = import_feedback(store, out_file)
-    assert report == {"rows": 6, "stored": 0, "already_stored": 6}
+    assert report == {"rows": 6, "stored": 0, "already_stored": 6, "users": []}
     code, csv_text, _ = cli("feedback", "export", "--workspace", workspace)
     assert csv_text.splitlines()[0].startswith("id,image_id,feedback_type") and len(csv_text.splitlines()) == 7
 

@@ -7,13 +7,15 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..exceptions import BffkitError
+from .feedback import bench_feedback_import
 from .generate import bench_architecture, bench_generate
 from .loop import bench_loop
 from .models import bench_embed, bench_train_text
 from .selection import bench_cluster, bench_dpp, bench_sliders, reference_greedy_map
 from .timing import best_of, pinned
 
-__all__ = ["BENCHES", "bench_architecture", "bench_cluster", "bench_dpp", "bench_embed", "bench_generate", "bench_loop",
+__all__ = ["BENCHES", "bench_architecture", "bench_cluster", "bench_dpp", "bench_embed", "bench_feedback_import",
+           "bench_generate", "bench_loop",
            "bench_sliders", "bench_train_text", "best_of", "pinned", "reference_greedy_map", "run_bench"]
 
 BENCHES: dict[str, Callable[..., dict]] = {
@@ -25,6 +27,7 @@ BENCHES: dict[str, Callable[..., dict]] = {
     "dpp": bench_dpp,
     "cluster": bench_cluster,
     "loop": bench_loop,
+    "feedback-import": bench_feedback_import,
     "sliders": bench_sliders,
 }
 

@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 
 from PIL import Image, UnidentifiedImageError
 
+from ..backend_options import BASE_URL_RULE, is_http_url
 from ..exceptions import ConfigError
 from .base import ImageResult
 
@@ -32,16 +33,24 @@ DEFAULT_PROMPT_LIMIT = 32000
 
 
 def make_client(timeout_s: float, max_retries: int, base_url: str | None):
-    """An SDK client; fails before any work without a key or without the package."""
+    """An SDK client; fails before any work without a usable key, base URL or package."""
     key = os.environ.get("OPENAI_API_KEY")
-    if not key:
+    if key is None:
         raise ConfigError("OPENAI_API_KEY is not set: the openai backend reads its key from the environment only")
+    # the message never shows any part of the key
+    if not key.strip():
+        raise ConfigError("OPENAI_API_KEY is set but empty: export the key itself, or unset it")
+    if key != key.strip() or any(not ch.isprintable() for ch in key):
+        raise ConfigError("OPENAI_API_KEY holds spaces, newlines or control characters: export the key alone")
+    if base_url is None and os.environ.get("OPENAI_BASE_URL") is not None:
+        base_url = os.environ["OPENAI_BASE_URL"]
+        if not is_http_url(base_url):
+            raise ConfigError(f"OPENAI_BASE_URL={base_url[:80]!r}: {BASE_URL_RULE}")
     try:
         import openai
     except ImportError:
         raise ConfigError("the openai backend needs the `openai` package: pip install 'bffkit[openai]'") from None
-    return openai.OpenAI(api_key=key, base_url=base_url or os.environ.get("OPENAI_BASE_URL"),
-                         timeout=timeout_s, max_retries=max_retries)
+    return openai.OpenAI(api_key=key, base_url=base_url, timeout=timeout_s, max_retries=max_retries)
 
 
 def error_message(err) -> str:

@@ -25,6 +25,7 @@ from ..devices import resolve_device
 from ..digest import file_digest
 from ..exceptions import ConfigError, RequestError
 from ..paths import DATA_DIR
+from ..textfile import check_regular_file
 
 # Architectures bffkit defines, as open_clip model configs (one JSON per model, named by its stem)
 MODEL_CONFIGS_DIR = Path(__file__).resolve().parent / "configs"
@@ -69,7 +70,10 @@ def register_model_configs() -> None:
         open_clip.add_model_config(MODEL_CONFIGS_DIR)
 
 
-def resolve_model_spec(spec: str) -> tuple[str, str | None, str]:
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth")
+
+
+def resolve_model_spec(spec: str, where: str = "embed.model") -> tuple[str, str | None, str]:
     """(open_clip model name, pretrained tag/path or None, cache id) for a model spec.
 
     The cache id names what produced an embedding: a local weights file is identified by its
@@ -83,19 +87,19 @@ def resolve_model_spec(spec: str) -> tuple[str, str | None, str]:
         if p.model.startswith("local-dir:"):  # shipped weights: the cache id follows their content
             folder = Path(p.model.removeprefix("local-dir:"))
             if not (folder / "open_clip_model.safetensors").is_file():
-                raise ConfigError(f"embed.model={spec!r}: no trained weights in {folder}; run "
+                raise ConfigError(f"{where}={spec!r}: no trained weights in {folder}; run "
                                   f"`bffkit train-sketch-clip` or set embed.model to another model")
-            name, pretrained, local_id = resolve_model_spec(p.model)
+            name, pretrained, local_id = resolve_model_spec(p.model, where)
             return name, pretrained, f"{spec}#{local_id.rsplit('#', 1)[1]}"
         return p.model, p.pretrained, spec
     if spec.startswith("local-dir:"):
         folder = Path(spec.removeprefix("local-dir:")).expanduser()
         if not (folder / "open_clip_config.json").is_file():
-            raise ConfigError(f"embed.model={spec!r}: no open_clip_config.json in {folder}")
+            raise ConfigError(f"{where}={spec!r}: no open_clip_config.json in {folder}")
         weights = next((folder / n for n in ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
                         if (folder / n).is_file()), None)
         if weights is None:
-            raise ConfigError(f"embed.model={spec!r}: no open_clip_model.safetensors in {folder}")
+            raise ConfigError(f"{where}={spec!r}: no open_clip_model.safetensors in {folder}")
         return f"local-dir:{folder}", None, f"local-dir:{folder.name}#{file_digest(weights)}"
     if spec.startswith("hf-hub:"):
         return spec, None, spec
@@ -104,22 +108,27 @@ def resolve_model_spec(spec: str) -> tuple[str, str | None, str]:
     if name not in known:
         close = difflib.get_close_matches(name, list(PRESETS) + known, n=4, cutoff=0.5)
         hint = f"did you mean {', '.join(close)}?" if close else f"presets: {', '.join(PRESETS)}"
-        raise ConfigError(f"embed.model={spec!r}: unknown model; {hint}")
+        raise ConfigError(f"{where}={spec!r}: unknown model; {hint}")
     if not pretrained:
-        raise ConfigError(f"embed.model={spec!r}: name the weights as {name}@TAG, {name}@/path/to/weights "
+        raise ConfigError(f"{where}={spec!r}: name the weights as {name}@TAG, {name}@/path/to/weights "
                           f"or {name}@random; tags: {', '.join(open_clip.list_pretrained_tags_by_model(name)) or 'none'}")
     if pretrained == "random":
         return name, None, f"{name}@random"
     path = Path(pretrained).expanduser()
-    if path.suffix in (".safetensors", ".bin", ".pt", ".pth") or "/" in pretrained:
+    if path.suffix in WEIGHT_SUFFIXES or "/" in pretrained or "\\" in pretrained:
+        if path.suffix not in WEIGHT_SUFFIXES:  # never hand an arbitrary file to a checkpoint loader
+            raise ConfigError(f"{where}={spec!r}: a weights file ends in {', '.join(WEIGHT_SUFFIXES)}")
         if not path.is_file():
-            raise ConfigError(f"embed.model={spec!r}: weights file not found: {path}")
+            raise ConfigError(f"{where}={spec!r}: weights file not found: {path}")
         return name, str(path), f"{name}@{path.name}#{file_digest(path)}"
     tags = open_clip.list_pretrained_tags_by_model(name)
     if pretrained not in tags:
-        raise ConfigError(f"embed.model={spec!r}: unknown pretrained tag {pretrained!r}; "
+        raise ConfigError(f"{where}={spec!r}: unknown pretrained tag {pretrained!r}; "
                           f"tags for {name}: {', '.join(tags) or 'none'}")
     return name, pretrained, spec
+
+
+MAX_IMAGE_PIXELS = 50_000_000  # a generated sketch is ~0.1 MP, a photo ~12-50 MP
 
 
 def load_image(item: str | Path | Image.Image) -> Image.Image:
@@ -127,13 +136,28 @@ def load_image(item: str | Path | Image.Image) -> Image.Image:
     if isinstance(item, Image.Image):
         return item.convert("RGB")
     path = Path(item)
-    if not path.is_file():
-        raise RequestError(f"image not found: {path}")
+    check_regular_file(path, RequestError, "image")
     try:
         with Image.open(path) as img:
+            if img.width * img.height > MAX_IMAGE_PIXELS:  # checked before decoding a single pixel
+                raise RequestError(f"{path}: {img.width}x{img.height} pixels; bffkit reads images of at most "
+                                   f"{MAX_IMAGE_PIXELS // 1_000_000} megapixels")
             return img.convert("RGB")
-    except (UnidentifiedImageError, OSError):
+    except Image.DecompressionBombError:
+        raise RequestError(f"{path}: too many pixels to decode safely; bffkit reads images of at most "
+                           f"{MAX_IMAGE_PIXELS // 1_000_000} megapixels") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         raise RequestError(f"{path}: not an image file bffkit can read") from None
+
+
+def _load_failure(err: Exception) -> str:
+    text = " ".join(str(err).split())
+    if "download" in text.lower() or "hf hub" in text.lower() or "huggingface" in text.lower():
+        return ("the weights are not on this machine and could not be downloaded (offline?); fetch them once "
+                "with network access, or point at local weights (NAME@/path/weights.safetensors, local-dir:/path)")
+    if not text:
+        return "not a checkpoint open_clip can read"
+    return f"not a checkpoint open_clip can read ({text[:120]})"
 
 
 class Embedder:
@@ -180,19 +204,20 @@ class Embedder:
         return np.concatenate(out).astype(np.float32) if out else np.zeros((0, 0), np.float32)
 
 
-def create_embedder(spec: str, *, device: str = "auto", batch_size: int = 64) -> Embedder:
-    """Build an :class:`Embedder` from a model spec (see the module docstring); fp16 on cuda."""
+def create_embedder(spec: str, *, device: str = "auto", batch_size: int = 64, where: str = "embed.model") -> Embedder:
+    """Build an :class:`Embedder` from a model spec (see the module docstring); fp16 on cuda.
+
+    Errors are one line naming `where` (the config field or CLI option that gave the spec)."""
     import open_clip
 
-    name, pretrained, model_id = resolve_model_spec(spec)
+    name, pretrained, model_id = resolve_model_spec(spec, where)
     dev = resolve_device(device)
     precision = "fp16" if dev == "cuda" else "fp32"
     try:
         model, _, preprocess = open_clip.create_model_and_transforms(name, pretrained=pretrained, device=dev,
                                                                      precision=precision)
-    except (RuntimeError, OSError, ValueError) as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ConfigError(f"embed.model={spec!r}: cannot load: {first}") from None
+    except Exception as err:  # noqa: BLE001 - a checkpoint loader fails in many ways (safetensors, pickle, hub)
+        raise ConfigError(f"{where}={spec!r}: cannot load: {_load_failure(err)}") from None
     model.eval()
     folder = Path(name.removeprefix("local-dir:")) if name.startswith("local-dir:") else None
     return Embedder(model, preprocess, open_clip.get_tokenizer(name), model_id, dev, batch_size, folder)

@@ -52,6 +52,7 @@ def open_store(workspace: str | Path, *, migrate: bool = True, lock_timeout: flo
     except OSError as err:
         raise StoreError(f"cannot create workspace {workspace}: {err.strerror}") from None
     store = Store(workspace, lock_timeout=lock_timeout)
+    store.check_intact()  # before anything is written into a damaged file
     if migrate:
         store.migrate()
     return store

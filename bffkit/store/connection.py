@@ -20,12 +20,18 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from ..exceptions import StoreError
+from ..exceptions import BffkitError, DiskFullError, StoreError
 from ..paths import IMAGES_DIRNAME, STORE_FILENAME
 from .schema import LATEST_VERSION, MIGRATIONS, SCHEMA_VERSION_TABLE, TABLES, VIEWS
 
 GET_VERSION = "SELECT coalesce(max(version), 0) FROM schema_version"
 RECORD_VERSION = "INSERT INTO schema_version (version, note) VALUES (?, ?)"
+# What DuckDB says about a damaged file (truncated, overwritten, or not a database at all)
+CORRUPT_MARKERS = ("Could not read enough bytes", "Corrupt database", "corrupt", "checksum",
+                   "not a valid DuckDB database", "The file is not a valid", "Failed to read database header",
+                   "INTERNAL Error")
+BASE_TABLES = "SELECT table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE'"
+FILE_HEADER_BYTES = 3 * 4096  # DuckDB's main header and two database headers precede the blocks
 TABLE_EXISTS = "SELECT count(*) FROM information_schema.tables WHERE table_name = ?"
 
 
@@ -71,7 +77,8 @@ class Connection:
             except duckdb.IOException as err:
                 msg = str(err)
                 if "lock" not in msg.lower():
-                    raise StoreError(f"cannot open store {self.path}: {msg.splitlines()[0]}") from None
+                    raise self.storage_problem(err) or StoreError(
+                        f"cannot open store {self.path}: {msg.splitlines()[0]}") from None
                 if time.monotonic() >= deadline:
                     raise StoreError(
                         f"store {self.path} is locked by another process for over {self.lock_timeout:g}s; "
@@ -79,11 +86,28 @@ class Connection:
                 time.sleep(delay)
                 delay = min(delay * 2, 0.5)
             except duckdb.Error as err:
-                raise StoreError(f"cannot open store {self.path}: {str(err).splitlines()[0]}") from None
+                raise self.storage_problem(err) or StoreError(
+                    f"cannot open store {self.path}: {str(err).splitlines()[0]}") from None
         try:
             yield con
+        except duckdb.Error as err:
+            problem = self.storage_problem(err)
+            if problem is None:
+                raise
+            raise problem from None
         finally:
             con.close()
+
+    def storage_problem(self, err: Exception) -> BffkitError | None:
+        """A one-line error for a store file that is corrupt or a disk that is full; None otherwise."""
+        text = str(err)
+        if "No space left" in text or "disk is full" in text.lower():
+            return DiskFullError(f"no space left on the disk holding {self.workspace}; free some space and rerun "
+                                 "(everything committed so far is kept)")
+        if any(marker in text for marker in CORRUPT_MARKERS):
+            return StoreError(f"store {self.path} cannot be read: the file is truncated or corrupt; restore it "
+                              "from a backup, or move it aside and run `bffkit init` to start a new store")
+        return None
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -96,6 +120,25 @@ class Connection:
                 con.rollback()
                 raise
             con.commit()
+
+    def check_intact(self) -> None:
+        """Raise the corrupt-store StoreError if a table's data lies past the end of the file.
+
+        A truncated file (a copy cut short, a disk that filled up under another tool) still opens,
+        and DuckDB notices only when a query reaches a missing block, perhaps mid-run. The block
+        ids the tables use are metadata, so this costs one small query per table."""
+        if not self.path.is_file():
+            return
+        with self.connect() as con:
+            block_size = con.execute("SELECT block_size FROM pragma_database_size()").fetchone()[0]
+            tables = [r[0] for r in con.execute(BASE_TABLES).fetchall()]
+            last = -1
+            for table in tables:  # names come from the catalog; identifiers cannot be bound
+                row = con.execute(f"SELECT max(block_id), max(list_max(additional_block_ids)) "
+                                  f"FROM pragma_storage_info('{table}') WHERE persistent").fetchone()
+                last = max([last, *(b for b in row if b is not None)])
+        if last >= 0 and self.path.stat().st_size < FILE_HEADER_BYTES + (last + 1) * block_size:
+            raise self.storage_problem(duckdb.IOException("Could not read enough bytes"))
 
     def schema_version(self) -> int:
         with self.connect() as con:

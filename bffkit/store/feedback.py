@@ -17,6 +17,9 @@ INSERT_FEEDBACK = """
 INSERT INTO user_feedback (id, user_id, image_id, feedback_type, rating, comment, is_outlier, source)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?)"""
 
+FEEDBACK_CONTENT = """
+SELECT id, user_id, image_id, feedback_type, rating, comment FROM user_feedback WHERE id IN (SELECT unnest(?))"""
+
 EXISTING_FEEDBACK = "SELECT id FROM user_feedback WHERE id IN (SELECT unnest(?))"
 
 INSERT_FEEDBACK_FROM = """
@@ -27,11 +30,12 @@ FROM new_feedback WHERE id NOT IN (SELECT id FROM user_feedback)"""
 
 SELECT_FEEDBACK = "SELECT * FROM user_feedback WHERE (? IS NULL OR user_id = ?) ORDER BY created_at, id"
 
-INSERT_OUTLIER = """
-INSERT INTO outliers (id, image_id, feedback_id, confidence, user_id) VALUES (?, ?, ?, ?, ?)
+INSERT_OUTLIERS_FROM = """
+INSERT INTO outliers (id, image_id, feedback_id, confidence, user_id)
+SELECT id, image_id, id, confidence, user_id FROM new_outliers
 ON CONFLICT (id) DO UPDATE SET confidence = excluded.confidence"""
 
-MARK_OUTLIER = "UPDATE user_feedback SET is_outlier = true WHERE id = ?"
+MARK_OUTLIERS_FROM = "UPDATE user_feedback SET is_outlier = true WHERE id IN (SELECT id FROM new_outliers)"
 
 DELETE_ATTRIBUTE_SUCCESS = "DELETE FROM vlt_attribute_success"
 
@@ -112,16 +116,27 @@ class FeedbackTables(Connection):
             con.execute(INSERT_FEEDBACK_FROM)
         return [i for i in frame["id"] if i not in old]
 
+    def feedback_content(self, feedback_ids: Sequence[str]) -> dict[str, tuple]:
+        """id -> (user_id, image_id, feedback_type, rating, comment) of the ids already stored."""
+        with self.connect() as con:
+            rows = con.execute(FEEDBACK_CONTENT, [list(feedback_ids)]).fetchall()
+        return {r[0]: tuple(r[1:]) for r in rows}
+
     def feedback(self, user_id: str | None = None) -> pd.DataFrame:
         with self.connect() as con:
             return decoded(con.execute(SELECT_FEEDBACK, [user_id, user_id]))
 
     def save_outliers(self, outliers: Sequence[tuple[str, str, str, float]]) -> None:
         """(feedback id, image id, user id, confidence) per outlier; the feedback row is marked too."""
-        with self.transaction() as con:
-            for fid, image_id, user_id, confidence in outliers:
-                con.execute(INSERT_OUTLIER, [fid, image_id, fid, float(confidence), user_id])
-                con.execute(MARK_OUTLIER, [fid])
+        if not outliers:
+            return
+        frame = pd.DataFrame([(fid, image_id, float(confidence), user_id) for fid, image_id, user_id, confidence
+                              in dict(((o[0], o) for o in outliers)).values()],
+                             columns=["id", "image_id", "confidence", "user_id"])
+        with self.transaction() as con:  # one statement each, not two per row: a big import has thousands
+            con.register("new_outliers", frame)
+            con.execute(INSERT_OUTLIERS_FROM)
+            con.execute(MARK_OUTLIERS_FROM)
 
     def outlier_ids(self, user_id: str) -> list[str]:
         with self.connect() as con:

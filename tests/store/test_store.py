@@ -171,7 +171,7 @@ def test_unknown_table_is_refused(workspace):
 def test_not_a_database_file(workspace):
     workspace.mkdir()
     (workspace / "bff.duckdb").write_text("this is not a database")
-    with pytest.raises(StoreError, match="cannot open store"):
+    with pytest.raises(StoreError, match="truncated or corrupt; restore it from a backup"):
         open_store(workspace)
 
 
