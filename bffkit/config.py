@@ -160,11 +160,12 @@ class RunConfig(Section):
 
     def resolved_run_id(self) -> str:
         """The run id: explicit, else name + a hash of the config (same config → same id)."""
-        if self.run_id:
-            return self.run_id
+        return self.run_id or f"{self.name}-{self.digest()[:8]}"
+
+    def digest(self) -> str:
+        """A hash of everything that shapes a run's results (not where it is stored or its id)."""
         payload = self.model_dump(mode="json", exclude={"workspace", "run_id"})
-        digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:8]
-        return f"{self.name}-{digest}"
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
     @property
     def select_k(self) -> int:

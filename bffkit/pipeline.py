@@ -55,7 +55,9 @@ class RoundResult:
         return {"round": self.round, "job_id": self.job_id, "n_specs": p.get("n_specs", 0), "new": p.get("new", False),
                 "distinct_values": p.get("distinct_values", 0), "categories": p.get("categories", {}),
                 **{key: self.summaries.get(stage) for key, stage in ROUND_KEYS.items()},
-                "steering": p.get("steering")}
+                "steering": p.get("steering"),
+                # every stage of the round had finished before (a rerun after a kill kept them)
+                "resumed": bool(self.summaries) and all(v.get("resumed") for v in self.summaries.values())}
 
 
 @dataclass(frozen=True)
@@ -98,11 +100,22 @@ def open_run(config: RunConfig, *, stages: tuple[str, ...] = STAGE_NAMES, progre
 
 def run_stage(ctx: RunContext, stage: str, round_number: int) -> dict:
     """Run one stage of one round (everything it needs from earlier stages comes from the store)
-    and record it in the run-metrics table. Returns its summary with ``message`` and ``seconds``."""
+    and record it in the run-metrics table. Returns its summary with ``message`` and ``seconds``.
+
+    A round's stage that already finished under the same config is not run again: its recorded
+    summary comes back with ``resumed: True``. Redoing it would not repeat it: selection would
+    see the feedback given since, so a rerun after a kill would judge other images.
+    """
+    definition = get_stage(stage)
+    if definition.per_round:
+        done = ctx.store.stage_summary(ctx.run_id, round_number, stage)
+        if done is not None and done.get("config_digest") == ctx.config_digest:
+            return {**done, "resumed": True}
     t = time.perf_counter()
-    result = get_stage(stage).run(ctx, round_number)
+    result = definition.run(ctx, round_number)
     out = result.to_dict()
     out["seconds"] = round(time.perf_counter() - t, 3)
+    out["config_digest"] = ctx.config_digest
     ctx.store.record_stage(ctx.run_id, round_number, stage, out, seconds=out["seconds"], items=result.items,
                            success_rate=result.success_rate)
     return out
@@ -123,7 +136,8 @@ def run_rounds(ctx: RunContext, execute: Executor = run_stage, log: Log | None =
             found = {}
             for stage in per_round:
                 found[stage] = out = execute(ctx, stage, r)
-                log(f"  round {r} · {stage}: {out['message']} ({out['seconds']:.2f}s)")
+                took = "done before; kept" if out.get("resumed") else f"{out['seconds']:.2f}s"
+                log(f"  round {r} · {stage}: {out['message']} ({took})")
             rounds.append(round_result(r, ctx.job_id(r), found))
         for stage in per_run:
             out = execute(ctx, stage, cfg.rounds)
@@ -162,4 +176,5 @@ def run_summary(config: RunConfig) -> dict:
 
 def round_result(r: int, job_id: str, found: dict) -> RoundResult:
     """A round's RoundResult from its stages' summaries (by stage name)."""
-    return RoundResult(r, job_id, {k: {kk: vv for kk, vv in v.items() if kk != "message"} for k, v in found.items()})
+    hidden = ("message", "config_digest")
+    return RoundResult(r, job_id, {k: {kk: vv for kk, vv in v.items() if kk not in hidden} for k, v in found.items()})

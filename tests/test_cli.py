@@ -148,11 +148,13 @@ def test_run_tiny_config_plans_every_round_and_resumes(cli, workspace):
     assert [s["attributes"] for s in round1] != [s["attributes"] for s in round2]  # rounds differ
     for s in round1 + round2:
         assert s["attributes"]["primary_color"] == "red" and s["attributes"]["length"] == "mini"
-    # rerunning the same config resumes: nothing planned twice
-    code, out, _ = cli("run", "--no-notebooks", "--config", TINY, "--workspace", workspace, "--json")
+    # rerunning the same config resumes: every finished stage is kept, nothing planned or made twice
+    code, out, err = cli("run", "--no-notebooks", "--config", TINY, "--workspace", workspace, "--json")
     rounds = json.loads(out)["rounds"]
-    assert code == 0 and not any(r["new"] for r in rounds)
-    assert [r["generation"]["n_new"] for r in rounds] == [0, 0]
+    assert code == 0 and all(r["resumed"] for r in rounds) and not any(r["resumed"] for r in result["rounds"])
+    assert [{**r["generation"], "resumed": False} for r in rounds] == [{**r["generation"], "resumed": False}
+                                                                         for r in result["rounds"]]
+    assert "round 2 · select: " in err and err.count("(done before; kept)") == 14
     assert store.table_counts()["prompt_specs"] == 32
     assert store.table_counts()["generated_images"] == 32
 

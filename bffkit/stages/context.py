@@ -24,6 +24,7 @@ class RunContext:
     def __init__(self, config: RunConfig, store: Store | None, tax, stages: tuple[str, ...], progress: bool):
         self.config, self.store, self.tax, self.stages, self.progress = config, store, tax, stages, progress
         self.run_id = config.resolved_run_id()
+        self.config_digest = config.digest()  # which config a recorded stage summary came from
         requested = parse_request(config.request, tax).attributes
         self.fixed = set(requested)
         self.category = requested.get("category")

@@ -199,22 +199,35 @@ class ImagesTables(Connection):
                 fh.writelines(f"{row['sha256']} {row['path']}\n" for row, _ in written)
                 fh.flush()
                 os.fsync(fh.fileno())
+        created: list[Path] = []
+        try:
             for row, data in written:
-                self._write_atomic(job_id, self.workspace / row["path"], data)
-        with self.transaction() as con:
-            return self._insert_images(con, rows)
+                if self._write_atomic(job_id, self.workspace / row["path"], data):
+                    created.append(self.workspace / row["path"])
+            with self.transaction() as con:
+                return self._insert_images(con, rows)
+        except BaseException:
+            # a full disk, a failed transaction: no file of this batch stays without its row
+            for path in created:
+                path.unlink(missing_ok=True)
+            raise
 
-    def _write_atomic(self, job_id: str, final: Path, data: bytes) -> None:
+    def _write_atomic(self, job_id: str, final: Path, data: bytes) -> bool:
+        """Write `data` to `final` through a temporary file; False if it was already there."""
         if final.exists():
-            return  # content-addressed: the same bytes are already there
+            return False  # content-addressed: the same bytes are already there
         final.parent.mkdir(parents=True, exist_ok=True)
         self._tmp_dir().mkdir(parents=True, exist_ok=True)
         tmp = self._tmp_dir() / f"{self._job_key(job_id)}-{uuid.uuid4().hex}.part"
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, final)
+        try:
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, final)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return True
 
     def jobs(self, run_id: str | None = None) -> pd.DataFrame:
         with self.connect() as con:

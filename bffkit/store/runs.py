@@ -23,6 +23,7 @@ ON CONFLICT (id) DO UPDATE SET status = excluded.status, updated_at = now()"""
 SET_RUN_STATUS = "UPDATE runs SET status = ?, updated_at = now() WHERE id = ?"
 
 SELECT_RUN_METRICS = "SELECT * FROM run_metrics WHERE run_id = ? ORDER BY round, created_at"
+SELECT_STAGE_SUMMARY = "SELECT summary FROM run_metrics WHERE run_id = ? AND round = ? AND stage = ?"
 UPSERT_RUN_METRIC = """
 INSERT OR REPLACE INTO run_metrics (run_id, round, stage, seconds, items, success_rate, summary)
 VALUES (?, ?, ?, ?, ?, ?, ?)"""
@@ -56,6 +57,12 @@ class RunsTables(Connection):
         with self.transaction() as con:
             con.execute(UPSERT_RUN_METRIC, [run_id, round, stage, seconds, None if items is None else int(items),
                                             success_rate, json.dumps(summary, default=str)])
+
+    def stage_summary(self, run_id: str, round: int, stage: str) -> dict[str, Any] | None:
+        """The summary a finished stage of a run's round recorded, or None."""
+        with self.connect() as con:
+            row = con.execute(SELECT_STAGE_SUMMARY, [run_id, round, stage]).fetchone()
+        return json.loads(row[0]) if row else None
 
     def run_metrics(self, run_id: str) -> pd.DataFrame:
         """A run's stage rows in order, `summary` decoded."""
