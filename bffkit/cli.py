@@ -234,6 +234,10 @@ def tag(images: tuple[str, ...], model: str, prompt: str | None, workspace: Path
     from .store import open_store
     from .tagging import VLTTagger
 
+    from .prompts import check_request_text
+
+    if prompt is not None:
+        check_request_text(prompt, "--prompt")
     pictures = [load_image(i) for i in images]  # one-line errors for missing or unreadable files first
     embedder = create_embedder(model, where="--model")
     X = embedder.embed_images(pictures)

@@ -6,8 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from bffkit.cli import main
-from bffkit.taxonomy import load_taxonomy
+# Tests never download: the hub fails at once instead of retrying a network that is not there
+# (read when huggingface_hub is imported, so before bffkit is)
+os.environ["HF_HUB_OFFLINE"] = "1"
+
+from bffkit.cli import main  # noqa: E402
+from bffkit.taxonomy import load_taxonomy  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures"

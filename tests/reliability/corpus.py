@@ -265,6 +265,16 @@ CASES: list[Case] = [
     Case("store-corrupt-import", ("feedback", "import", "{tmp}/fb.csv", "--workspace", "{ws}", "--user", "t"),
          "bff.duckdb",
          {"fb.csv": FB_HEADER + "{image_id},positive,5,\n"}, damage={"bff.duckdb": "@truncate"}),
+    # ---------------------------------------------------------------- generate, embed
+    Case("generate-resume-unknown-job", ("generate", "--config", "{tmp}/c.yaml", "--resume", "no-such-job"),
+         "no-such-job", {"c.yaml": config()}),
+    Case("generate-backend-flag", ("generate", "--config", "{tmp}/c.yaml", "--backend", "dalle"), "generate.backend",
+         {"c.yaml": config()}),
+    Case("embed-config-bad", ("embed", "--config", "{tmp}/c.yaml"), "embed.batch_size",
+         {"c.yaml": config(embed__batch_size="lots")}),
+    run_with(config(feedback__source="file", feedback__file="{tmp}"), id="config-feedback-file-directory",
+             match="feedback file"),
+    Case("tag-prompt-control", ("tag", "{image}", "--prompt", "red\x07dress"), "--prompt"),
     # ---------------------------------------------------------------- other commands
     Case("bench-unknown", ("bench", "nosuch"), "nosuch"),
     Case("bench-persona-broken", ("bench", "loop", "--persona", "{tmp}/p.yaml"), "p.yaml",
