@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
 import json
 import math
 import os
@@ -212,7 +211,7 @@ def read_feedback_file(path: str | Path, *, user_id: str | None = None,
 
 def read_feedback_rows(path: str | Path, *, user_id: str | None = None,
                        progress: bool = False) -> list[tuple[str, FeedbackEvent]]:
-    """(where, event) for every row of a CSV or JSON (list of objects, or JSON lines) file as events, read as a stream.
+    """(where, event) for every row of a CSV, JSON (a list of objects) or JSON lines file, read as a stream.
 
     The first bad row raises with its number and field, and nothing is taken: a file with no
     rows, text that is not UTF-8, an over-long field, or an explicit event id given twice with
