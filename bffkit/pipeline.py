@@ -106,11 +106,10 @@ def run_stage(ctx: RunContext, stage: str, round_number: int) -> dict:
     summary comes back with ``resumed: True``. Redoing it would not repeat it: selection would
     see the feedback given since, so a rerun after a kill would judge other images.
     """
+    done = finished_summary(ctx, stage, round_number)
+    if done is not None:
+        return {**done, "resumed": True}
     definition = get_stage(stage)
-    if definition.per_round:
-        done = ctx.store.stage_summary(ctx.run_id, round_number, stage)
-        if done is not None and done.get("config_digest") == ctx.config_digest:
-            return {**done, "resumed": True}
     t = time.perf_counter()
     result = definition.run(ctx, round_number)
     out = result.to_dict()
@@ -119,6 +118,14 @@ def run_stage(ctx: RunContext, stage: str, round_number: int) -> dict:
     ctx.store.record_stage(ctx.run_id, round_number, stage, out, seconds=out["seconds"], items=result.items,
                            success_rate=result.success_rate)
     return out
+
+
+def finished_summary(ctx: RunContext, stage: str, round_number: int) -> dict | None:
+    """The summary of a round's stage that already finished under this config, or None (redo it)."""
+    if not get_stage(stage).per_round:
+        return None  # once-per-run stages (analytics) read a time window: always fresh
+    done = ctx.store.stage_summary(ctx.run_id, round_number, stage)
+    return done if done is not None and done.get("config_digest") == ctx.config_digest else None
 
 
 def run_rounds(ctx: RunContext, execute: Executor = run_stage, log: Log | None = None) -> list[RoundResult]:

@@ -113,7 +113,7 @@ def run_report(config: RunConfig, config_path: Path, *, reports_dir: Path = REPO
     """Run every round through the stage notebooks, then analytics; write the HTML report."""
     import papermill as pm
 
-    from .pipeline import active_stages, open_run, run_rounds
+    from .pipeline import active_stages, finished_summary, open_run, run_rounds
 
     t0 = time.perf_counter()
     # papermill and jupyter_client log at WARNING for things handled here (shared-kernel clients,
@@ -143,6 +143,7 @@ def run_report(config: RunConfig, config_path: Path, *, reports_dir: Path = REPO
         spec = get_stage(stage)
         label = f"r{r}-{spec.notebook}" if spec.per_round else spec.notebook
         executed = out_dir / "notebooks" / f"{label}.ipynb"
+        resumed = finished_summary(ctx, stage, r) is not None  # the notebook shows it; nothing is redone
         t = time.perf_counter()
         try:
             pm.execute_notebook(NOTEBOOKS_DIR / f"{spec.notebook}.ipynb", executed,
@@ -158,7 +159,7 @@ def run_report(config: RunConfig, config_path: Path, *, reports_dir: Path = REPO
         seconds = time.perf_counter() - t
         stage_seconds[label] = round(seconds, 2)
         pages.append((r if spec.per_round else None, stage, to_html(executed, out_dir / f"{label}.html")))
-        return {"message": _stage_message(ctx.store, run_id, r, stage), "seconds": seconds}
+        return {"message": _stage_message(ctx.store, run_id, r, stage), "seconds": seconds, "resumed": resumed}
 
     try:
         run_rounds(ctx, execute, log)
