@@ -323,6 +323,13 @@ def _existing_store(workspace: Path | None):
     return open_store(ws)
 
 
+def _check_user_option(user_id: str) -> None:
+    from .feedback import USER_ID_RULE, valid_user_id
+
+    if not valid_user_id(user_id):
+        raise BffkitError(f"--user={user_id!r}: {USER_ID_RULE}")
+
+
 @feedback.command("import")
 @click.argument("file", type=click.Path(path_type=Path))
 @WORKSPACE_OPTION
@@ -331,11 +338,11 @@ def _existing_store(workspace: Path | None):
 @click.option("--json", "as_json", is_flag=True)
 def feedback_import(file: Path, workspace: Path | None, user_id: str | None, quiet: bool, as_json: bool) -> None:
     """Import feedback rows (image_id, feedback_type, rating, comment, user_id, created_at): all or nothing."""
-    from .feedback import USER_ID_RULE, Inbox, import_feedback, valid_user_id
+    from .feedback import Inbox, import_feedback
     from .preferences import update_from_feedback
 
-    if user_id is not None and not valid_user_id(user_id):
-        raise BffkitError(f"--user={user_id!r}: {USER_ID_RULE}")
+    if user_id is not None:
+        _check_user_option(user_id)
     store = _existing_store(workspace)
     Inbox(store.workspace).merge(store)  # queued widget clicks first, so order is kept
     report = import_feedback(store, file, user_id=user_id, progress=not quiet)
@@ -398,10 +405,7 @@ def analytics(workspace: Path | None, window_days: int, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def purge(user_id: str, workspace: Path | None, as_json: bool) -> None:
     """Remove one user's rows and image files from the workspace, and nothing else."""
-    from .feedback import USER_ID_RULE, valid_user_id
-
-    if not valid_user_id(user_id):
-        raise BffkitError(f"--user={user_id!r}: {USER_ID_RULE}")
+    _check_user_option(user_id)
     report = _existing_store(workspace).purge_user(user_id)
     if as_json:
         _echo_json({"user_id": user_id, "rows": report.rows, "files": report.files})

@@ -135,10 +135,7 @@ def check_targets(targets: Mapping[str, Mapping[str, float] | float], taxonomy: 
         if isinstance(target, Mapping):
             if key not in measured:
                 raise ValueError(f"targets.{key}: a group takes one share for all its values, not a mapping")
-            for value in target:
-                if value not in taxonomy[key].value_names:
-                    raise ValueError(f"targets.{key}.{value}: not a value of {key}; allowed: "
-                                     f"{', '.join(taxonomy[key].value_names)}")
+            taxonomy[key].check_values(target, f"targets.{key}")
 
 
 def _shares(detected: Sequence[Mapping[str, str]], attribute: str) -> tuple[Counter, int]:

@@ -403,10 +403,10 @@ def load_persona(path: str | Path | None = None) -> Persona:
     for attr, values in spec.preferences.items():
         if attr not in tax:
             raise ConfigError(f"{path.name}: preferences.{attr}: not a taxonomy attribute")
-        for v in values:
-            if v not in tax[attr].value_names:
-                raise ConfigError(f"{path.name}: preferences.{attr}.{v}: not a value of {attr}; allowed: "
-                                  f"{', '.join(tax[attr].value_names)}")
+        try:
+            tax[attr].check_values(values, f"preferences.{attr}")
+        except ValueError as err:
+            raise ConfigError(f"{path.name}: {err}") from None
     return Persona(**{**spec.model_dump(), "name": spec.name or path.stem})
 
 

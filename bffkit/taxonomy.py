@@ -15,7 +15,7 @@ from __future__ import annotations
 import difflib
 import re
 import unicodedata
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache, cached_property
 from pathlib import Path
@@ -107,6 +107,13 @@ class Attribute:
 
     def __contains__(self, name: object) -> bool:
         return name in self._by_name
+
+    def check_values(self, names: Iterable[str], where: str) -> None:
+        """Raise ValueError ``<where>.<name>: not a value of <attribute>; allowed: ...`` for the first
+        name that is not one of this attribute's values (config keys naming values)."""
+        for name in names:
+            if name not in self._by_name:
+                raise ValueError(f"{where}.{name}: not a value of {self.name}; allowed: {', '.join(self.value_names)}")
 
     def applies(self, category: str | None) -> bool:
         """Whether the attribute applies to a garment category (None: category unknown)."""

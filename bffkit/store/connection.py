@@ -105,9 +105,12 @@ class Connection:
             return DiskFullError(f"no space left on the disk holding {self.workspace}; free some space and rerun "
                                  "(everything committed so far is kept)")
         if any(marker in text for marker in CORRUPT_MARKERS):
-            return StoreError(f"store {self.path} cannot be read: the file is truncated or corrupt; restore it "
-                              "from a backup, or move it aside and run `bffkit init` to start a new store")
+            return self._corrupt()
         return None
+
+    def _corrupt(self) -> StoreError:
+        return StoreError(f"store {self.path} cannot be read: the file is truncated or corrupt; restore it "
+                          "from a backup, or move it aside and run `bffkit init` to start a new store")
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -138,7 +141,7 @@ class Connection:
                                   f"FROM pragma_storage_info('{table}') WHERE persistent").fetchone()
                 last = max([last, *(b for b in row if b is not None)])
         if last >= 0 and self.path.stat().st_size < FILE_HEADER_BYTES + (last + 1) * block_size:
-            raise self.storage_problem(duckdb.IOException("Could not read enough bytes"))
+            raise self._corrupt()
 
     def schema_version(self) -> int:
         with self.connect() as con:
