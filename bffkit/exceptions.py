@@ -29,6 +29,10 @@ class StoreError(BffkitError):
     """Raised when the workspace store cannot be opened, locked or migrated."""
 
 
+class NotStoredError(StoreError):
+    """Raised when a row asked for by id (a job, a stage's result) is not in the store."""
+
+
 class DiskFullError(BffkitError):
     """Raised when the disk holding the workspace fills up: what was committed is kept (exit code 1)."""
 

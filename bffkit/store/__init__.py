@@ -12,7 +12,8 @@ objects); every id is made in :mod:`.ids`. The methods live by table family:
 :mod:`.embeddings`        embeddings, tags and scores, model calibrations
 :mod:`.results`           clusterings, selections, coverage reports and gaps
 :mod:`.feedback`          feedback, outliers, learning, analytics' rows
-:mod:`.privacy`           purging one user
+:mod:`.privacy`           purging one user, and feedback past its retention
+:mod:`.users`             API users and their token hashes
 ========================  ==========================================================
 
 The store holds no domain rules: what a gap is, which stage counts what, how a calibration
@@ -32,13 +33,14 @@ from .images import ImagesTables
 from .privacy import PrivacyTables, PurgeReport
 from .results import ResultsTables
 from .runs import RunsTables
-from .schema import FEEDBACK_TYPES, GAP_SEVERITIES, JOB_STATUSES, LATEST_VERSION, TABLES, VIEWS
+from .schema import API_ROLES, FEEDBACK_TYPES, GAP_SEVERITIES, JOB_STATUSES, LATEST_VERSION, TABLES, VIEWS
+from .users import UsersTables
 
-__all__ = ["FEEDBACK_TYPES", "GAP_SEVERITIES", "JOB_STATUSES", "LATEST_VERSION", "STORE_FILENAME", "TABLES", "VIEWS",
-           "PurgeReport", "Store", "ids", "open_store"]
+__all__ = ["API_ROLES", "FEEDBACK_TYPES", "GAP_SEVERITIES", "JOB_STATUSES", "LATEST_VERSION", "STORE_FILENAME",
+           "TABLES", "VIEWS", "PurgeReport", "Store", "ids", "open_store"]
 
 
-class Store(RunsTables, ImagesTables, EmbeddingsTables, ResultsTables, FeedbackTables, PrivacyTables):
+class Store(RunsTables, ImagesTables, EmbeddingsTables, ResultsTables, FeedbackTables, PrivacyTables, UsersTables):
     """A workspace's DuckDB store. Construct with :func:`open_store` to create and migrate it."""
 
 

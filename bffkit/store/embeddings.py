@@ -30,6 +30,9 @@ SELECT image_id, arg_max(detected, created_at) AS detected, arg_max(alignment, c
 FROM image_tags WHERE image_id IN (SELECT unnest(?)) AND (? IS NULL OR model = ?) GROUP BY image_id"""
 
 LATEST_TAG_MODEL = "SELECT model FROM image_tags ORDER BY created_at DESC LIMIT 1"
+JOB_TAG_MODEL = """
+SELECT t.model FROM image_tags t JOIN generated_images i ON i.id = t.image_id WHERE i.job_id = ?
+GROUP BY t.model ORDER BY max(t.created_at) DESC LIMIT 1"""
 
 CALIBRATION_COLUMNS = ("model", "a", "b", "n_pairs", "match_auc", "artefact_a", "artefact_b", "artefact_auc",
                        "near_miss_cos", "near_miss_auc")
@@ -85,6 +88,12 @@ class EmbeddingsTables(Connection):
     def latest_tag_model(self) -> str | None:
         with self.connect() as con:
             row = con.execute(LATEST_TAG_MODEL).fetchone()
+        return row[0] if row else None
+
+    def job_tag_model(self, job_id: str) -> str | None:
+        """The model a job's images were last tagged with (what its clustering and selection read)."""
+        with self.connect() as con:
+            row = con.execute(JOB_TAG_MODEL, [job_id]).fetchone()
         return row[0] if row else None
 
     def get_calibration(self, model_id: str) -> dict[str, Any] | None:

@@ -55,6 +55,20 @@ INSERT INTO learning_updates (id, update_type, patterns, impact, user_id) VALUES
 
 SELECT_LEARNING_UPDATES = ("SELECT * FROM learning_updates WHERE (? IS NULL OR user_id = ?) "
                            "ORDER BY created_at, id")
+USER_FEEDBACK_PAGE = """
+SELECT id, image_id, feedback_type, rating, comment, source, is_outlier, created_at FROM user_feedback
+WHERE user_id = ? ORDER BY created_at DESC, id LIMIT ? OFFSET ?"""
+COUNT_USER_FEEDBACK = "SELECT count(*) FROM user_feedback WHERE user_id = ?"
+USER_FEEDBACK_EVENT = """
+SELECT id, image_id, feedback_type, rating, comment, source, is_outlier, created_at FROM user_feedback
+WHERE user_id = ? AND id = ?"""
+USER_OUTLIERS = """
+SELECT o.id, o.image_id, o.feedback_id, o.confidence, o.used_for_training, o.created_at FROM outliers o
+WHERE o.user_id = ? ORDER BY o.created_at DESC, o.id LIMIT ? OFFSET ?"""
+COUNT_USER_OUTLIERS = "SELECT count(*) FROM outliers WHERE user_id = ?"
+USER_VERDICTS = """
+SELECT image_id, arg_max(feedback_type, created_at), arg_max(comment, created_at) FROM user_feedback
+WHERE user_id = ? AND image_id IN (SELECT unnest(?)) GROUP BY image_id"""
 FEEDBACK_STAMP = "SELECT count(*), max(created_at) FROM user_feedback"
 
 ANALYTICS_QUERIES = {
@@ -70,7 +84,7 @@ ANALYTICS_QUERIES = {
     "selection": """
         SELECT j.run_id, s.round, s.vendi_score AS diversity, s.mean_quality, json_array_length(s.selected_ids) AS selected
         FROM dpp_selection_results s JOIN generation_jobs j ON j.id = s.batch_id
-        WHERE s.created_at >= now()::TIMESTAMP - to_days(CAST(? AS INTEGER))""",
+        WHERE s.variant IS NULL AND s.created_at >= now()::TIMESTAMP - to_days(CAST(? AS INTEGER))""",
     "coverage": """
         SELECT batch_id AS run_id, round, score AS coverage, score_selected AS coverage_selected
         FROM coverage_reports WHERE created_at >= now()::TIMESTAMP - to_days(CAST(? AS INTEGER))""",
@@ -78,7 +92,8 @@ ANALYTICS_QUERIES = {
         SELECT a.image_id, arg_max(p.name, r.created_at) AS profile
         FROM cluster_assignments a JOIN cluster_results r ON r.id = a.result_id
         JOIN style_profiles p ON p.result_id = a.result_id AND p.cluster_id = a.cluster_id
-        WHERE r.created_at >= now()::TIMESTAMP - to_days(CAST(? AS INTEGER)) GROUP BY a.image_id""",
+        WHERE r.variant IS NULL AND r.created_at >= now()::TIMESTAMP - to_days(CAST(? AS INTEGER))
+        GROUP BY a.image_id""",
     "gaps": """
         SELECT * FROM attribute_gaps WHERE opened_at >= now()::TIMESTAMP - to_days(CAST(? AS INTEGER))""",
 }
@@ -125,6 +140,30 @@ class FeedbackTables(Connection):
     def feedback(self, user_id: str | None = None) -> pd.DataFrame:
         with self.connect() as con:
             return decoded(con.execute(SELECT_FEEDBACK, [user_id, user_id]))
+
+    def user_feedback_page(self, user_id: str, *, limit: int, offset: int = 0) -> tuple[int, list[dict[str, Any]]]:
+        """(total, one page of one user's feedback, newest first)."""
+        with self.connect() as con:
+            total = int(con.execute(COUNT_USER_FEEDBACK, [user_id]).fetchone()[0])
+            return total, decoded(con.execute(USER_FEEDBACK_PAGE, [user_id, limit, offset])).to_dict("records")
+
+    def user_feedback_event(self, user_id: str, feedback_id: str) -> dict[str, Any] | None:
+        """One of a user's feedback events by id; None if it is not theirs or not stored."""
+        with self.connect() as con:
+            frame = decoded(con.execute(USER_FEEDBACK_EVENT, [user_id, feedback_id]))
+        return None if frame.empty else frame.iloc[0].to_dict()
+
+    def user_verdicts(self, user_id: str, image_ids: Sequence[str]) -> dict[str, tuple[str, str | None]]:
+        """image id -> (feedback type, comment) of one user's latest judgement of each image."""
+        with self.connect() as con:
+            rows = con.execute(USER_VERDICTS, [user_id, list(image_ids)]).fetchall()
+        return {i: (kind, comment) for i, kind, comment in rows}
+
+    def user_outliers(self, user_id: str, *, limit: int, offset: int = 0) -> tuple[int, list[dict[str, Any]]]:
+        """(total, one page of the outliers one user's feedback made, newest first)."""
+        with self.connect() as con:
+            total = int(con.execute(COUNT_USER_OUTLIERS, [user_id]).fetchone()[0])
+            return total, decoded(con.execute(USER_OUTLIERS, [user_id, limit, offset])).to_dict("records")
 
     def save_outliers(self, outliers: Sequence[tuple[str, str, str, float]]) -> None:
         """(feedback id, image id, user id, confidence) per outlier; the feedback row is marked too."""

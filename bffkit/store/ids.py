@@ -19,14 +19,15 @@ def image_id_for(job_id: str, spec_index: int) -> str:
     return f"{job_id}-{spec_index:05d}"
 
 
-def clustering_id(job_id: str) -> str:
-    """A job's clustering (cluster_results, cluster_assignments, style_profiles)."""
-    return f"{job_id}-clusters"
+def clustering_id(job_id: str, variant: str | None = None) -> str:
+    """A job's clustering (cluster_results, cluster_assignments, style_profiles); a `variant`
+    (another K range, asked for through the API) is stored beside the stage's own."""
+    return f"{job_id}-clusters" + (f"-{variant}" if variant else "")
 
 
-def selection_id(job_id: str) -> str:
-    """A job's DPP selection (dpp_selection_results)."""
-    return f"{job_id}-dpp"
+def selection_id(job_id: str, variant: str | None = None) -> str:
+    """A job's DPP selection (dpp_selection_results); a `variant` (another theta or k) beside it."""
+    return f"{job_id}-dpp" + (f"-{variant}" if variant else "")
 
 
 def coverage_report_id(job_id: str) -> str:

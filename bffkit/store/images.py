@@ -17,7 +17,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from ..exceptions import StoreError
+from ..exceptions import NotStoredError, StoreError
 from ..paths import IMAGES_DIRNAME
 from .connection import Connection, decoded, encode_json
 from .ids import image_id_for
@@ -75,6 +75,31 @@ UPDATE generation_jobs SET status = ?, n_done = ?, n_failed = ?, error = ?, upda
 
 SET_JOB_RUNNING = "UPDATE generation_jobs SET status = 'running', backend = ?, model = ?, updated_at = now() WHERE id = ?"
 
+# One page of a filtered image listing; `selected` means in its round's own selection (not a variant)
+IMAGE_FILTER = """
+FROM generated_images i JOIN generation_jobs j ON j.id = i.job_id
+LEFT JOIN dpp_selection_results s ON s.batch_id = i.job_id AND s.variant IS NULL
+WHERE i.status = 'ok' AND (? IS NULL OR j.run_id = ?) AND (? IS NULL OR j.round = ?)
+  AND (? IS NULL OR coalesce(list_contains(CAST(s.selected_ids AS VARCHAR[]), i.id), false) = ?)"""
+PAGE_IMAGES = f"""
+SELECT i.id, i.job_id, j.run_id, j.round, i.spec_index, i.prompt, i.vlt_attributes, i.width, i.height, i.sha256,
+       i.backend, i.model, coalesce(list_contains(CAST(s.selected_ids AS VARCHAR[]), i.id), false) AS selected,
+       i.created_at
+{IMAGE_FILTER} ORDER BY j.run_id, j.round, i.spec_index LIMIT ? OFFSET ?"""
+COUNT_IMAGES = f"SELECT count(*) {IMAGE_FILTER}"
+IMAGE_FILES = "SELECT id, sha256, path FROM generated_images WHERE status = 'ok' AND path IS NOT NULL"
+# Each round's selected images in selection order, with the style profile of the round's clustering
+REVIEW_IMAGES = """
+SELECT j.round, i.id, i.prompt, i.width, i.height, p.name AS profile
+FROM generation_jobs j
+JOIN dpp_selection_results s ON s.batch_id = j.id AND s.variant IS NULL
+JOIN generated_images i ON i.job_id = j.id AND list_contains(CAST(s.selected_ids AS VARCHAR[]), i.id)
+LEFT JOIN cluster_results r ON r.batch_id = j.id AND r.variant IS NULL
+LEFT JOIN cluster_assignments a ON a.result_id = r.id AND a.image_id = i.id
+LEFT JOIN style_profiles p ON p.result_id = r.id AND p.cluster_id = a.cluster_id
+WHERE j.run_id = ? AND i.status = 'ok'
+ORDER BY j.round, list_position(CAST(s.selected_ids AS VARCHAR[]), i.id)"""
+
 SHA_STILL_USED = "SELECT count(*) FROM generated_images WHERE sha256 = ?"
 
 
@@ -112,7 +137,7 @@ class ImagesTables(Connection):
         with self.connect() as con:
             frame = decoded(con.execute(GET_JOB, [job_id]))
         if frame.empty:
-            raise StoreError(f"no generation job {job_id!r} in {self.workspace}")
+            raise NotStoredError(f"no generation job {job_id!r} stored")
         return frame.iloc[0].to_dict()
 
     def stored_spec_indices(self, job_id: str) -> set[int]:
@@ -273,6 +298,24 @@ class ImagesTables(Connection):
         with self.connect() as con:
             frame = decoded(con.execute(IMAGES_BY_ID, [list(image_ids)]))
         return {r["id"]: r for r in frame.to_dict("records")}
+
+    def image_page(self, *, run_id: str | None = None, round: int | None = None, selected: bool | None = None,
+                   limit: int, offset: int = 0) -> tuple[int, list[dict[str, Any]]]:
+        """(total, one page of stored images matching the filters, by run, round and spec)."""
+        where = [run_id, run_id, round, round, selected, selected]
+        with self.connect() as con:
+            total = int(con.execute(COUNT_IMAGES, where).fetchone()[0])
+            return total, decoded(con.execute(PAGE_IMAGES, [*where, limit, offset])).to_dict("records")
+
+    def image_files(self) -> dict[str, tuple[str, str]]:
+        """id -> (sha256, path relative to the workspace) of every stored image."""
+        with self.connect() as con:
+            return {i: (sha, path) for i, sha, path in con.execute(IMAGE_FILES).fetchall()}
+
+    def review_images(self, run_id: str) -> list[dict[str, Any]]:
+        """Each round's selected images of a run, in selection order: round, id, prompt, size, profile."""
+        with self.connect() as con:
+            return decoded(con.execute(REVIEW_IMAGES, [run_id])).to_dict("records")
 
     def image_shas(self, image_ids: Sequence[str]) -> dict[str, str]:
         with self.connect() as con:

@@ -1,4 +1,4 @@
-"""Removing one user's rows and files (`bffkit purge`)."""
+"""Removing one user's rows and files (`bffkit purge`), and feedback older than its retention."""
 
 from __future__ import annotations
 
@@ -29,6 +29,14 @@ PURGE_STATEMENTS = (
     ("generation_jobs", "DELETE FROM generation_jobs WHERE user_id = ?"),
     ("run_metrics", "DELETE FROM run_metrics WHERE run_id IN (SELECT id FROM runs WHERE user_id = ?)"),
     ("runs", "DELETE FROM runs WHERE user_id = ?"),
+    ("api_users", "DELETE FROM api_users WHERE name = ?"),
+)
+
+# Feedback older than the retention window, and the outliers it made (bind the cutoff in days)
+OLD_FEEDBACK = "created_at < now()::TIMESTAMP - to_days(CAST(? AS INTEGER))"
+RETENTION_STATEMENTS = (
+    ("outliers", f"DELETE FROM outliers WHERE feedback_id IN (SELECT id FROM user_feedback WHERE {OLD_FEEDBACK})"),
+    ("user_feedback", f"DELETE FROM user_feedback WHERE {OLD_FEEDBACK}"),
 )
 
 
@@ -70,3 +78,9 @@ class PrivacyTables(Connection):
                     path.unlink()
                     files += 1
         return PurgeReport(user_id=user_id, rows=rows, files=files)
+
+    def purge_feedback_older_than(self, days: int) -> dict[str, int]:
+        """Delete every user's feedback older than `days` days and the outliers it made (one
+        transaction); rows deleted per table. What was learned from it stays (no event in it)."""
+        with self.transaction() as con:
+            return {table: int(con.execute(stmt, [int(days)]).fetchone()[0]) for table, stmt in RETENTION_STATEMENTS}

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..exceptions import StoreError
+from ..exceptions import NotStoredError
 from .connection import Connection, decoded, encode_json
 from .ids import clustering_id, coverage_report_id, gap_id, selection_id
 
@@ -16,7 +16,8 @@ DELETE_CLUSTERING = ("DELETE FROM cluster_assignments WHERE result_id = ?",
                      "DELETE FROM style_profiles WHERE result_id = ?",
                      "DELETE FROM cluster_results WHERE id = ?")
 
-INSERT_CLUSTER_RESULT = "INSERT INTO cluster_results (id, batch_id, round, num_clusters, metrics) VALUES (?, ?, ?, ?, ?)"
+INSERT_CLUSTER_RESULT = """
+INSERT INTO cluster_results (id, batch_id, round, num_clusters, metrics, variant) VALUES (?, ?, ?, ?, ?, ?)"""
 
 INSERT_ASSIGNMENTS_FROM = """
 INSERT INTO cluster_assignments (result_id, image_id, cluster_id, distance)
@@ -33,6 +34,7 @@ WITH latest AS (
     FROM cluster_assignments a
     JOIN cluster_results r ON r.id = a.result_id
     JOIN style_profiles p ON p.result_id = a.result_id AND p.cluster_id = a.cluster_id
+    WHERE r.variant IS NULL
     GROUP BY a.image_id)
 SELECT profile, count(*), count(o.image_id), count(o.image_id) / count(*)
 FROM latest LEFT JOIN (SELECT DISTINCT image_id FROM outliers) o USING (image_id)
@@ -40,8 +42,8 @@ GROUP BY profile""")
 
 UPSERT_SELECTION = """
 INSERT OR REPLACE INTO dpp_selection_results (id, batch_id, round, theta, k, selected_ids, diversity_score,
-                                              vendi_score, mean_quality, metrics)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
+                                              vendi_score, mean_quality, metrics, variant)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
 
 UPSERT_COVERAGE_REPORT = """
 INSERT OR REPLACE INTO coverage_reports (id, batch_id, round, coverage_data, score, score_selected)
@@ -74,6 +76,12 @@ GET_SELECTION = "SELECT * FROM dpp_selection_results WHERE id = ?"
 GET_COVERAGE_REPORT = "SELECT * FROM coverage_reports WHERE id = ?"
 
 CLUSTER_LABELS = "SELECT image_id, cluster_id FROM cluster_assignments WHERE result_id = ?"
+CLUSTER_ASSIGNMENTS = """
+SELECT image_id, cluster_id, distance FROM cluster_assignments WHERE result_id = ? ORDER BY cluster_id, distance, image_id
+LIMIT ? OFFSET ?"""
+COUNT_ASSIGNMENTS = "SELECT count(*) FROM cluster_assignments WHERE result_id = ?"
+JOB_CLUSTERINGS = "SELECT * FROM cluster_results WHERE batch_id = ? ORDER BY variant NULLS FIRST, created_at"
+JOB_SELECTIONS = "SELECT * FROM dpp_selection_results WHERE batch_id = ? ORDER BY variant NULLS FIRST, created_at"
 
 
 
@@ -84,27 +92,29 @@ class ResultsTables(Connection):
         with self.connect() as con:
             frame = decoded(con.execute(query, [row_id]))
         if frame.empty:
-            raise StoreError(f"no {what} {row_id!r} stored; run its stage first")
+            raise NotStoredError(f"no {what} {row_id!r} stored; run its stage first")
         return frame.iloc[0].to_dict()
 
     # ----------------------------------------------------------------- stage 4: cluster
     def save_clustering(self, *, job_id: str, round: int | None, k: int, metrics: dict, image_ids: Sequence[str],
-                        labels: np.ndarray, distances: np.ndarray, profiles: Sequence[dict]) -> str:
-        """A job's clustering (per-K metrics, assignments, named profiles), replacing an earlier one; its id."""
-        result_id = clustering_id(job_id)
+                        labels: np.ndarray, distances: np.ndarray, profiles: Sequence[dict],
+                        variant: str | None = None) -> str:
+        """A job's clustering (per-K metrics, assignments, named profiles), replacing an earlier one of
+        the same `variant`; its id. A variant never becomes the profiles analytics counts."""
+        result_id = clustering_id(job_id, variant)
         frame = pd.DataFrame({"result_id": result_id, "image_id": list(image_ids),
                               "cluster_id": np.asarray(labels, dtype=np.int64),
                               "distance": np.asarray(distances, dtype=np.float64)})
         with self.transaction() as con:
             for stmt in DELETE_CLUSTERING:
                 con.execute(stmt, [result_id])
-            con.execute(INSERT_CLUSTER_RESULT, [result_id, job_id, round, k, encode_json(metrics)])
+            con.execute(INSERT_CLUSTER_RESULT, [result_id, job_id, round, k, encode_json(metrics), variant])
             con.register("new_assignments", frame)
             con.execute(INSERT_ASSIGNMENTS_FROM)
             for p in profiles:
                 con.execute(INSERT_PROFILE, [result_id, p["cluster_id"], p["name"], p["size"], p["medoid_image_id"],
                                              encode_json(p["attributes"])])
-            for stmt in REFRESH_PROFILE_SUCCESS:
+            for stmt in REFRESH_PROFILE_SUCCESS if variant is None else ():
                 con.execute(stmt)
         return result_id
 
@@ -113,9 +123,26 @@ class ResultsTables(Connection):
             for stmt in REFRESH_PROFILE_SUCCESS:
                 con.execute(stmt)
 
-    def clustering(self, job_id: str) -> dict[str, Any]:
+    def clustering(self, job_id: str, variant: str | None = None) -> dict[str, Any]:
         """A job's cluster_results row (``num_clusters``, decoded ``metrics``)."""
-        return self._one(GET_CLUSTERING, clustering_id(job_id), "clustering")
+        return self._one(GET_CLUSTERING, clustering_id(job_id, variant), "clustering")
+
+    def clusterings(self, job_id: str) -> list[dict[str, Any]]:
+        """Every clustering of a job: the stage's own first (``variant`` None), then the variants."""
+        with self.connect() as con:
+            return decoded(con.execute(JOB_CLUSTERINGS, [job_id])).to_dict("records")
+
+    def cluster_assignments(self, result_id: str, *, limit: int, offset: int = 0) -> tuple[int, list[dict]]:
+        """(total, one page of image_id / cluster_id / distance) of a clustering, by cluster then distance."""
+        with self.connect() as con:
+            total = int(con.execute(COUNT_ASSIGNMENTS, [result_id]).fetchone()[0])
+            rows = decoded(con.execute(CLUSTER_ASSIGNMENTS, [result_id, limit, offset])).to_dict("records")
+        return total, rows
+
+    def profiles_of(self, result_id: str) -> list[dict[str, Any]]:
+        """The style profiles of one clustering (by its id), ``attributes`` decoded."""
+        with self.connect() as con:
+            return decoded(con.execute(SELECT_PROFILES, [result_id])).to_dict("records")
 
     def cluster_labels(self, job_id: str, image_ids: Sequence[str]) -> np.ndarray | None:
         """Each image's cluster in a job's clustering, in the order of `image_ids` (None: not clustered)."""
@@ -127,19 +154,24 @@ class ResultsTables(Connection):
 
     def style_profiles(self, job_id: str) -> list[dict[str, Any]]:
         """A job's style profiles by cluster id, ``attributes`` decoded."""
-        with self.connect() as con:
-            return decoded(con.execute(SELECT_PROFILES, [clustering_id(job_id)])).to_dict("records")
+        return self.profiles_of(clustering_id(job_id))
 
     # ----------------------------------------------------------------- stage 5: select
     def save_selection(self, *, job_id: str, round: int | None, theta: float, k: int, selected_ids: Sequence[str],
-                       log_det: float, vendi: float, mean_quality: float, metrics: dict) -> str:
-        """A job's DPP selection, replacing an earlier one; its id."""
-        sel_id = selection_id(job_id)
+                       log_det: float, vendi: float, mean_quality: float, metrics: dict,
+                       variant: str | None = None) -> str:
+        """A job's DPP selection, replacing an earlier one of the same `variant`; its id."""
+        sel_id = selection_id(job_id, variant)
         with self.transaction() as con:
             con.execute(UPSERT_SELECTION, [sel_id, job_id, round, theta, k, encode_json(list(selected_ids)),
                                            log_det if np.isfinite(log_det) else None, vendi, mean_quality,
-                                           encode_json(metrics)])
+                                           encode_json(metrics), variant])
         return sel_id
+
+    def selections(self, job_id: str) -> list[dict[str, Any]]:
+        """Every selection of a job: the stage's own first (``variant`` None), then the variants."""
+        with self.connect() as con:
+            return decoded(con.execute(JOB_SELECTIONS, [job_id])).to_dict("records")
 
     def selection(self, job_id: str) -> dict[str, Any]:
         """A job's dpp_selection_results row (``selected_ids`` and ``metrics`` decoded)."""

@@ -24,6 +24,13 @@ SET_RUN_STATUS = "UPDATE runs SET status = ?, updated_at = now() WHERE id = ?"
 
 SELECT_RUN_METRICS = "SELECT * FROM run_metrics WHERE run_id = ? ORDER BY round, created_at"
 SELECT_STAGE_SUMMARY = "SELECT summary FROM run_metrics WHERE run_id = ? AND round = ? AND stage = ?"
+SELECT_RUNS = """
+SELECT id, name, user_id, status, config->>'request' AS request, created_at, updated_at FROM runs
+ORDER BY created_at DESC, id LIMIT ? OFFSET ?"""
+COUNT_RUNS = "SELECT count(*) FROM runs"
+GET_RUN = "SELECT id, name, user_id, status, config, created_at, updated_at FROM runs WHERE id = ?"
+LATEST_RUN = "SELECT id FROM runs ORDER BY created_at DESC, id LIMIT 1"
+
 UPSERT_RUN_METRIC = """
 INSERT OR REPLACE INTO run_metrics (run_id, round, stage, seconds, items, success_rate, summary)
 VALUES (?, ?, ?, ?, ?, ?, ?)"""
@@ -46,6 +53,23 @@ class RunsTables(Connection):
     def upsert_run(self, run_id: str, name: str, user_id: str, config: dict, status: str = "running") -> None:
         with self.transaction() as con:
             con.execute(UPSERT_RUN, [run_id, name, user_id, encode_json(config), status])
+
+    def runs(self, *, limit: int, offset: int = 0) -> tuple[int, list[dict[str, Any]]]:
+        """(total, one page of runs, newest first: id, name, user_id, status, request, timestamps)."""
+        with self.connect() as con:
+            total = int(con.execute(COUNT_RUNS).fetchone()[0])
+            return total, decoded(con.execute(SELECT_RUNS, [limit, offset])).to_dict("records")
+
+    def run(self, run_id: str) -> dict[str, Any] | None:
+        """A run's row (``config`` decoded), or None."""
+        with self.connect() as con:
+            frame = decoded(con.execute(GET_RUN, [run_id]))
+        return None if frame.empty else frame.iloc[0].to_dict()
+
+    def latest_run_id(self) -> str | None:
+        with self.connect() as con:
+            row = con.execute(LATEST_RUN).fetchone()
+        return row[0] if row else None
 
     def set_run_status(self, run_id: str, status: str) -> None:
         with self.transaction() as con:

@@ -9,6 +9,8 @@ FEEDBACK_TYPES = ("positive", "negative", "neutral")
 
 GAP_SEVERITIES = ("critical", "high", "medium", "low")
 
+API_ROLES = ("reviewer", "researcher", "admin")  # each may do what the one before it may
+
 SCHEMA_VERSION_TABLE = """
 CREATE TABLE IF NOT EXISTS schema_version (
     version    INTEGER NOT NULL,
@@ -283,7 +285,19 @@ V6 = [
     "ALTER TABLE model_calibration ADD COLUMN near_miss_auc DOUBLE",
 ]
 
-MIGRATIONS: dict[int, list[str]] = {1: V1, 2: V2, 3: V3, 4: V4, 5: V5, 6: V6}
+# Version 7: `bffkit serve`. API users (a token's SHA-256, never the token), and clusterings and
+# selections recomputed through the API, stored beside the stage's own (variant NULL), not over it.
+V7 = [
+    """CREATE TABLE api_users (
+        name       VARCHAR PRIMARY KEY,
+        role       VARCHAR NOT NULL CHECK (role IN ('reviewer', 'researcher', 'admin')),
+        token_hash VARCHAR NOT NULL UNIQUE,
+        created_at TIMESTAMP NOT NULL DEFAULT current_timestamp)""",
+    "ALTER TABLE cluster_results ADD COLUMN variant VARCHAR",
+    "ALTER TABLE dpp_selection_results ADD COLUMN variant VARCHAR",
+]
+
+MIGRATIONS: dict[int, list[str]] = {1: V1, 2: V2, 3: V3, 4: V4, 5: V5, 6: V6, 7: V7}
 
 LATEST_VERSION = max(MIGRATIONS)
 
@@ -293,7 +307,7 @@ TABLES = (
     "cluster_assignments", "coverage_reports", "attribute_gaps", "dpp_selection_results",
     "coverage_config", "user_feedback", "outliers", "vlt_attribute_success",
     "style_profile_success", "learning_updates", "runs", "prompt_specs", "image_tags", "model_calibration",
-    "style_profiles", "preference_heads", "run_metrics",
+    "style_profiles", "preference_heads", "run_metrics", "api_users",
 )
 
 VIEWS = ("coverage_summary_view", "outlier_rate_by_attribute", "recent_feedback_summary")
