@@ -20,7 +20,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
-from .backend_options import OPTIONS, DiffusersOptions, OpenAIOptions, SketchOptions
+from .backend_options import OPTIONS, DiffusersOptions, OpenAIOptions, SketchOptions, is_http_url
 from .exceptions import ConfigError
 from .paths import DEFAULT_WORKSPACE
 from .sections import Fraction, Section, format_validation_error, interval
@@ -118,6 +118,18 @@ class AnalyticsConfig(Section):
     window_days: Annotated[int, interval(1, 3650)] = 90
 
 
+class ReportConfig(Section):
+    # where `bffkit serve` runs, e.g. http://127.0.0.1:8000: the HTML report links to its review page
+    review_url: str | None = None
+
+    @field_validator("review_url")
+    @classmethod
+    def _http(cls, v: str | None) -> str | None:
+        if v is not None and not is_http_url(v):
+            raise ValueError("must be an http(s) URL of a `bffkit serve`, e.g. http://127.0.0.1:8000")
+        return v.rstrip("/") if v else v
+
+
 class RunConfig(Section):
     """Everything a run needs; ``bffkit run --config PATH`` loads one of these."""
 
@@ -136,6 +148,7 @@ class RunConfig(Section):
     coverage: CoverageConfig = CoverageConfig()
     feedback: FeedbackConfig = FeedbackConfig()
     analytics: AnalyticsConfig = AnalyticsConfig()
+    report: ReportConfig = ReportConfig()
 
     @field_validator("request")
     @classmethod
@@ -164,7 +177,7 @@ class RunConfig(Section):
 
     def digest(self) -> str:
         """A hash of everything that shapes a run's results (not where it is stored or its id)."""
-        payload = self.model_dump(mode="json", exclude={"workspace", "run_id"})
+        payload = self.model_dump(mode="json", exclude={"workspace", "run_id", "report"})
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
     @property

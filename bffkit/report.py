@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 from .config import RunConfig
 from .exceptions import BffkitError, StageError
@@ -200,6 +201,12 @@ ul.stages{columns:2} a{color:#1a5fb4}
 """
 
 
+def review_url(config: RunConfig, run_id: str) -> str | None:
+    """The run's page on `bffkit serve` when ``report.review_url`` is set."""
+    base = config.report.review_url
+    return f"{base}/review/{quote(run_id)}" if base else None
+
+
 def write_index(ctx, out_dir: Path, pages: list[tuple[int | None, str, Path]], seconds: float) -> Path:
     """index.html: headline metrics per round, the run-metrics table, recommendations, links."""
     store, run_id, cfg = ctx.store, ctx.run_id, ctx.config
@@ -230,6 +237,9 @@ def write_index(ctx, out_dir: Path, pages: list[tuple[int | None, str, Path]], s
     table = metrics[["round", "stage", "seconds", "items", "success_rate"]] if len(metrics) else metrics
     recs = "".join(f"<li>{html.escape(r['text'])}</li>" for r in a.recommendations[:8]) or \
         "<li class='muted'>not enough evidence yet</li>"
+    url = review_url(cfg, run_id)
+    review = (f'<p class="review"><a href="{html.escape(url)}">Give your feedback on these images</a></p>'
+              if url else "")
     fmt = {"float_format": lambda x: f"{x:.3f}", "index": False, "border": 0, "na_rep": "–"}
     body = f"""<!doctype html><html><head><meta charset="utf-8"><title>bffkit run {html.escape(run_id)}</title>
 <style>{STYLE}</style></head><body>
@@ -238,7 +248,7 @@ def write_index(ctx, out_dir: Path, pages: list[tuple[int | None, str, Path]], s
 · backend {html.escape(cfg.generate.backend)} · {cfg.generate.target_count} selected of
 {cfg.generate.planned_count} per round · θ={cfg.select.theta:g} · embeddings {html.escape(str(cfg.embed.model))}
 · user {html.escape(cfg.user_id)}</p>
-<div class="cards">{cards}</div>
+{review}<div class="cards">{cards}</div>
 <h2>Per round</h2>{per_round.to_html(**fmt)}
 <h2>Recommendations</h2><ul>{recs}</ul>
 <h2>Stage reports</h2>{links}

@@ -8,6 +8,8 @@ round's embeddings.
 
 from __future__ import annotations
 
+import html
+
 import time
 from pathlib import Path
 from typing import Any
@@ -233,6 +235,17 @@ def analytics_view(ctx: RunContext) -> list:
     if len(a.attributes):
         out += ["<h3>Attribute values by outlier lift</h3>", fg.table_html(a.attributes, max_rows=25)]
     return out
+
+
+def review_link(ctx: RunContext) -> str:
+    """HTML: the run's review page on `bffkit serve` (``report.review_url``), or how to get one."""
+    from .report import review_url
+
+    url = review_url(ctx.config, ctx.run_id)
+    if url is None:
+        return ("<p>Feedback is given in the notebook, or on the review page of <code>bffkit serve</code>; "
+                "set <code>report.review_url</code> in the run config to link it here.</p>")
+    return f'<p><a href="{html.escape(url)}">Give your feedback on these images</a> (👍 / 👎 and a comment).</p>'
 
 
 def show(items: list) -> None:

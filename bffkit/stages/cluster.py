@@ -34,8 +34,12 @@ class ClusterResult(StageResult):
                 + "; ".join(f"{p['name']} ({p['size']})" for p in self.profiles))
 
 
-def cluster_round(store, data: RoundData, *, k_range=(3, 8), seed: int = 0, sample_size: int = 5000):
-    """Auto-K K-means and style profiles for a round; stored, and returned with the labels."""
+def cluster_round(store, data: RoundData, *, k_range=(3, 8), seed: int = 0, sample_size: int = 5000,
+                  variant: str | None = None):
+    """Auto-K K-means and style profiles for a round; stored, and returned with the labels.
+
+    A `variant` (e.g. another K range asked for through the API) is stored beside the stage's own
+    clustering, never over it."""
     t0 = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -45,7 +49,7 @@ def cluster_round(store, data: RoundData, *, k_range=(3, 8), seed: int = 0, samp
     metrics = {**result.metrics(), "warnings": [str(w.message) for w in caught]}
     result_id = store.save_clustering(job_id=data.job_id, round=data.round, k=result.k, metrics=metrics,
                                       image_ids=data.image_ids, labels=result.labels, distances=result.distances,
-                                      profiles=profiles)
+                                      profiles=profiles, variant=variant)
     return result, ClusterResult(result_id, len(data), result.k, result.scores, profiles, time.perf_counter() - t0)
 
 

@@ -53,11 +53,12 @@ class SelectResult(StageResult):
 
 def select_round(store, data: RoundData, k: int, *, theta: float = 0.7, labels: np.ndarray | None = None,
                  seed: int = 0, quality: np.ndarray | None = None,
-                 head_share: float = 0.0) -> tuple[np.ndarray, SelectResult]:
+                 head_share: float = 0.0, variant: str | None = None) -> tuple[np.ndarray, SelectResult]:
     """The DPP selection for a round (cluster-aware when `labels` are given); stored.
 
     `quality` overrides the stored per-image quality (e.g. blended with a preference head).
     Images flagged as likely artefacts or off their prompt (``data.selectable``) are not candidates.
+    A `variant` is stored beside the stage's own selection, never over it.
     """
     t0 = time.perf_counter()
     quality = data.quality if quality is None else np.asarray(quality, dtype=np.float64)
@@ -79,7 +80,8 @@ def select_round(store, data: RoundData, k: int, *, theta: float = 0.7, labels: 
     metrics = {**figures, "cluster_aware": labels is not None, "warnings": [str(w.message) for w in caught]}
     selection_id = store.save_selection(job_id=data.job_id, round=data.round, theta=theta, k=k,
                                         selected_ids=[data.image_ids[i] for i in idx], log_det=sel.log_det,
-                                        vendi=sel.vendi, mean_quality=sel.mean_quality, metrics=metrics)
+                                        vendi=sel.vendi, mean_quality=sel.mean_quality, metrics=metrics,
+                                        variant=variant)
     return idx, SelectResult(selection_id, **figures, seconds=time.perf_counter() - t0, n_pool=len(data),
                              head_share=head_share)
 
