@@ -400,13 +400,26 @@ def analytics(workspace: Path | None, window_days: int, as_json: bool) -> None:
 # --------------------------------------------------------------------------- purge
 
 @cli.command()
-@click.option("--user", "user_id", required=True, help="User id whose rows and files to remove.")
+@click.option("--user", "user_id", default=None, help="User id whose rows and files to remove.")
+@click.option("--older-than", "days", type=click.IntRange(min=1), default=None,
+              help="Instead: every user's feedback older than DAYS days (what `retention_days` does).")
 @WORKSPACE_OPTION
 @click.option("--json", "as_json", is_flag=True)
-def purge(user_id: str, workspace: Path | None, as_json: bool) -> None:
-    """Remove one user's rows and image files from the workspace, and nothing else."""
+def purge(user_id: str | None, days: int | None, workspace: Path | None, as_json: bool) -> None:
+    """Remove one user's rows and image files, or feedback older than a number of days; nothing else."""
+    if (user_id is None) == (days is None):
+        raise click.UsageError("give exactly one of --user U or --older-than DAYS")
+    store = _existing_store(workspace)
+    if days is not None:
+        removed = store.purge_feedback_older_than(days)
+        if as_json:
+            _echo_json({"older_than_days": days, "rows": removed})
+        else:
+            click.echo(f"purged feedback older than {days} days: {removed['user_feedback']} events, "
+                       f"{removed['outliers']} outliers")
+        return
     _check_user_option(user_id)
-    report = _existing_store(workspace).purge_user(user_id)
+    report = store.purge_user(user_id)
     if as_json:
         _echo_json({"user_id": user_id, "rows": report.rows, "files": report.files})
     else:
@@ -484,6 +497,14 @@ def doctor(workspace: Path | None, as_json: bool) -> None:
             click.echo(f"[{mark}] {c['check']:<20} {c['detail']}")
     if not healthy:
         sys.exit(1)
+
+
+# --------------------------------------------------------------------------- serve, users
+
+from .serve.cli import serve, users  # noqa: E402 - their own module: the server's commands
+
+cli.add_command(serve)
+cli.add_command(users)
 
 
 # --------------------------------------------------------------------------- entry point

@@ -12,11 +12,12 @@ from .generate import bench_architecture, bench_generate
 from .loop import bench_loop
 from .models import bench_embed, bench_train_text
 from .selection import bench_cluster, bench_dpp, bench_sliders, reference_greedy_map
+from .serve import bench_serve
 from .timing import best_of, pinned
 
 __all__ = ["BENCHES", "bench_architecture", "bench_cluster", "bench_dpp", "bench_embed", "bench_feedback_import",
            "bench_generate", "bench_loop",
-           "bench_sliders", "bench_train_text", "best_of", "pinned", "reference_greedy_map", "run_bench"]
+           "bench_serve", "bench_sliders", "bench_train_text", "best_of", "pinned", "reference_greedy_map", "run_bench"]
 
 BENCHES: dict[str, Callable[..., dict]] = {
     "generate": bench_generate,
@@ -29,6 +30,7 @@ BENCHES: dict[str, Callable[..., dict]] = {
     "loop": bench_loop,
     "feedback-import": bench_feedback_import,
     "sliders": bench_sliders,
+    "serve": bench_serve,
 }
 
 
