@@ -96,7 +96,8 @@ def add_users(store, names: list[str], role: str = "reviewer") -> dict[str, str]
     return tokens
 
 
-async def _client(url: str, token: str, requests: list[tuple[str, str, dict | None]], results: list) -> None:
+async def _client(url: str, token: str, requests: list[tuple[str, str, dict | None]], results: list,
+                  pause: float) -> None:
     import httpx2
 
     async with httpx2.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60) as client:
@@ -104,15 +105,18 @@ async def _client(url: str, token: str, requests: list[tuple[str, str, dict | No
             t0 = time.perf_counter()
             response = await client.request(method, path, json=body)
             results.append((time.perf_counter() - t0, response.status_code))
+            if pause:
+                await asyncio.sleep(pause)
 
 
-def drive(url: str, tokens: list[str], per_client: list[list[tuple[str, str, dict | None]]]) -> tuple[list, float]:
-    """Every client (one token each) sends its requests one after another, all clients at once:
-    ([(seconds, status), ...], wall seconds)."""
+def drive(url: str, tokens: list[str], per_client: list[list[tuple[str, str, dict | None]]],
+          pause: float = 0.0) -> tuple[list, float]:
+    """Every client (one token each) sends its requests one after another, `pause` s apart, all
+    clients at once: ([(seconds, status), ...], wall seconds)."""
     results: list = []
 
     async def main():
-        await asyncio.gather(*(_client(url, t, reqs, results) for t, reqs in zip(tokens, per_client)))
+        await asyncio.gather(*(_client(url, t, reqs, results, pause) for t, reqs in zip(tokens, per_client)))
 
     t0 = time.perf_counter()
     asyncio.run(main())

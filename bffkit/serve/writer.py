@@ -119,13 +119,14 @@ class ImageIndex:
         self.images_dir = store.images_dir.resolve()
         self._files: dict[str, tuple[str, str]] = {}
         self._loaded = -miss_interval
+        self._reloading = threading.Lock()
 
-    def _reload_if_due(self) -> bool:
-        if time.monotonic() - self._loaded < self.miss_interval:
-            return False
-        self._loaded = time.monotonic()
-        self._files = self.store.image_files()
-        return True
+    def _reload_if_due(self) -> None:
+        # concurrent callers wait for a reload in flight instead of reading the map it replaces
+        with self._reloading:
+            if time.monotonic() - self._loaded >= self.miss_interval:
+                self._files = self.store.image_files()
+                self._loaded = time.monotonic()
 
     def unknown(self, image_ids: list[str]) -> list[str]:
         """The ids not in memory (never waits on the store)."""
@@ -133,10 +134,9 @@ class ImageIndex:
 
     def missing(self, image_ids: list[str]) -> list[str]:
         """The ids not stored; reloads (at most every `miss_interval` s) before calling one missing."""
-        unknown = [i for i in image_ids if i not in self._files]
-        if unknown and self._reload_if_due():
-            unknown = [i for i in image_ids if i not in self._files]
-        return unknown
+        if any(i not in self._files for i in image_ids):
+            self._reload_if_due()
+        return [i for i in image_ids if i not in self._files]
 
     def file(self, image_id: str) -> tuple[str, Path] | None:
         """(sha256, path) of a stored image's file, or None. Only ever a file under images/."""
