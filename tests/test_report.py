@@ -27,6 +27,9 @@ def tiny_config(tmp_path, tiny_clip):
 
 
 def test_run_writes_a_self_contained_report(cli, workspace, tmp_path, tiny_config):
+    data = yaml.safe_load(tiny_config.read_text())
+    data["report"] = {"review_url": "http://review.example:8000"}
+    tiny_config.write_text(yaml.safe_dump(data))
     reports = tmp_path / "reports"
     code, out, err = cli("run", "--config", tiny_config, "--workspace", workspace, "--reports", reports, "--json")
     assert code == 0, err
@@ -53,6 +56,8 @@ def test_run_writes_a_self_contained_report(cli, workspace, tmp_path, tiny_confi
     assert "Per round" in index and index.count('href="r') == 14 and 'href="08_analytics.html"' in index
     for r in ("r1-01_prompts.html", "r2-07_feedback.html"):
         assert f'href="{r}"' in index
+    review = f'href="http://review.example:8000/review/{run_id}"'  # report.review_url: the served review page
+    assert review in index and review in (folder / "r2-07_feedback.html").read_text()
     # the run-metrics table: each stage's wall time, items and success rate
     from bffkit.store import open_store
 
