@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from bffkit.bench import bench_architecture
+from bffkit.bench import bench_architecture, run_bench
 
 
 def test_bench_generate_reports_rates_and_ratios(cli):
@@ -71,3 +71,12 @@ def test_bench_sliders_reports_live_recompute_times(cli):
     assert code == 0 and doc["n"] == 200
     assert doc["slowest_k_slider_seconds"] > 0 and doc["slowest_theta_slider_seconds"] > 0
     assert doc["meets_target"] == (max(doc["slowest_k_slider_seconds"], doc["slowest_theta_slider_seconds"]) < 1)
+
+
+@pytest.mark.slow
+def test_serve_bench_drives_a_real_server_and_stores_every_post():
+    doc = run_bench("serve", n=4, repeats=1, clients=3)
+    assert doc["review_images"] == 48 and doc["review_page_seconds"] > 0
+    assert doc["feedback_errors_1"] == doc["feedback_errors_3"] == doc["health_errors_3"] == 0
+    assert doc["stored_of_sent"] == "36/36"  # 20 warm-up + 4 + 3 x 4, every one merged before the stop
+    assert doc["feedback_vs_health_p95_3"] > 0

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-
 from .connection import Connection
 from .images import SHA_STILL_USED
 

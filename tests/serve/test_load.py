@@ -13,7 +13,6 @@ from bffkit.bench.serve import ServerProcess, add_users, drive, feedback_request
 from bffkit.store import open_store
 
 from ..conftest import TINY
-from .conftest import served_workspace  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.slow
 CLIENTS, POSTS, RETRIED = 20, 50, 10

@@ -9,7 +9,6 @@ from bffkit.bench.serve import ServerProcess
 from bffkit.store import open_store
 
 from ..test_browser import CHROMIUM
-from .conftest import served_workspace  # noqa: F401  (fixture)
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (make test installs it)")]
