@@ -9,14 +9,13 @@ from __future__ import annotations
 
 from itertools import groupby
 from pathlib import Path
-from typing import Annotated
 from urllib.parse import parse_qs, quote
 
 from fastapi import APIRouter, Request
-from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from .api.rounds import RunId
 from .auth import COOKIE_NAME
 from .deps import ServerDep
 
@@ -28,7 +27,6 @@ CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self';
        "form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
 VERDICTS = (("positive", "👍", "1 or u"), ("negative", "👎", "2 or d"), ("neutral", "😐", "0 or n"))
 MAX_FORM_BYTES = 4096
-RunId = Annotated[str, PathParam(pattern=r"^[A-Za-z0-9_.:@-]{1,200}$")]
 
 
 def _page(template: str, status: int = 200, **context) -> HTMLResponse:

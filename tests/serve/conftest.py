@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 import shutil
+from datetime import datetime, timedelta, timezone
 
 import pytest
 import yaml
 
 from bffkit.bench.serve import add_users
 from bffkit.cli import main
+from bffkit.feedback import make_event
 from bffkit.store import open_store
 
 from ..conftest import TINY
@@ -45,3 +47,12 @@ def served_workspace(served_run, tmp_path):
 
 def bearer(token: str) -> dict:
     return {"Authorization": f"Bearer {token}"}
+
+
+def add_dated_feedback(store, *events: tuple[str, str, int]) -> None:
+    """Store (user, feedback type, days ago) events on the first image, as if posted then."""
+    image = store.table("generated_images")["id"].iloc[0]
+    now = datetime.now(timezone.utc)
+    store.add_feedback_events([make_event({"image_id": image, "feedback_type": kind,
+                                           "created_at": (now - timedelta(days=days)).isoformat()},
+                                          user_id=user).to_dict() for user, kind, days in events])

@@ -5,18 +5,16 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from datetime import datetime, timedelta, timezone
 
 import pytest
 from fastapi.testclient import TestClient
 
 from bffkit.coverage import boosts_from_gaps
-from bffkit.feedback import make_event
 from bffkit.serve.app import create_app
 from bffkit.serve.settings import ServeSettings
 from bffkit.store import open_store
 
-from .conftest import bearer, copy_with_users
+from .conftest import add_dated_feedback, bearer, copy_with_users
 
 GROUPS = ("generation", "clusters", "diversity", "coverage", "feedback", "analytics")
 
@@ -305,11 +303,7 @@ def test_cors_is_off_unless_origins_are_named(served_workspace):
 def test_retention_purges_feedback_older_than_it_at_start(served_workspace):
     ws, run_id, tokens = served_workspace
     store = open_store(ws)
-    image = store.table("generated_images")["id"].iloc[0]
-    old = (datetime.now(timezone.utc) - timedelta(days=40)).isoformat()
-    store.add_feedback_events([make_event({"image_id": image, "feedback_type": "positive", "created_at": old},
-                                          user_id="alice").to_dict(),
-                               make_event({"image_id": image, "feedback_type": "negative"}, user_id="alice").to_dict()])
+    add_dated_feedback(store, ("alice", "positive", 40), ("alice", "negative", 0))
     with TestClient(create_app(ws, ServeSettings(retention_days=30), worker=False)):
         pass
     kept = store.feedback("alice")

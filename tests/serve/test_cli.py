@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
 
-from bffkit.feedback import make_event
 from bffkit.serve.auth import hash_token
 from bffkit.store import open_store
+
+from .conftest import add_dated_feedback
 
 
 def test_users_add_token_list_remove(cli, workspace):
@@ -43,11 +43,7 @@ def test_users_add_token_list_remove(cli, workspace):
 def test_purge_older_than_removes_only_old_feedback(cli, served_workspace):
     ws, _, _ = served_workspace
     store = open_store(ws)
-    image = store.table("generated_images")["id"].iloc[0]
-    old = (datetime.now(timezone.utc) - timedelta(days=10)).isoformat()
-    store.add_feedback_events([make_event({"image_id": image, "feedback_type": "positive", "created_at": old},
-                                          user_id="alice").to_dict(),
-                               make_event({"image_id": image, "feedback_type": "negative"}, user_id="bob").to_dict()])
+    add_dated_feedback(store, ("alice", "positive", 10), ("bob", "negative", 0))
     code, out, _ = cli("purge", "--older-than", "7", "--workspace", ws, "--json")
     assert code == 0 and json.loads(out)["rows"]["user_feedback"] == 1
     assert list(store.feedback()["user_id"]) == ["bob"]

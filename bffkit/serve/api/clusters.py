@@ -11,7 +11,7 @@ from ...exceptions import NotStoredError
 from ...store import ids
 from ..auth import Caller
 from ..deps import CallerDep, PageDep, ServerDep, not_found, paged, plain, require
-from .rounds import Round, RunId, round_data, round_job
+from .rounds import Round, RunId, round_data, round_job, with_variants
 
 router = APIRouter(prefix="/api/clusters", tags=["clusters"])
 
@@ -26,12 +26,8 @@ def _clustering_view(server, row: dict) -> dict:
 
 @router.get("/{run_id}/rounds/{round}", summary="A round's clusterings: the stage's own first, then re-clusterings")
 def round_clusters(run_id: RunId, round: Round, server: ServerDep, who: CallerDep) -> dict:
-    job = round_job(server, run_id, round)
-    rows = server.store.clusterings(job["id"])
-    if not rows:
-        raise not_found(f"clustering of round {round} of run {run_id!r}")
-    views = [_clustering_view(server, r) for r in rows]
-    return plain({"run_id": run_id, "round": round, **views[0], "variants": views[1:]})
+    rows = server.store.clusterings(round_job(server, run_id, round)["id"])
+    return with_variants(run_id, round, rows, lambda r: _clustering_view(server, r), "clustering")
 
 
 @router.get("/{run_id}/rounds/{round}/assignments", summary="Each image's cluster and distance to its centre")

@@ -8,8 +8,8 @@ from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..auth import Caller
-from ..deps import CallerDep, ServerDep, not_found, plain, require
-from .rounds import Round, RunId, round_data, round_job
+from ..deps import CallerDep, ServerDep, plain, require
+from .rounds import Round, RunId, round_data, round_job, with_variants
 
 router = APIRouter(prefix="/api/diversity", tags=["diversity"])
 
@@ -26,12 +26,8 @@ def _selection_view(row: dict) -> dict:
 
 @router.get("/{run_id}/rounds/{round}", summary="A round's selection (the stage's own) and its variants")
 def round_selection(run_id: RunId, round: Round, server: ServerDep, who: CallerDep) -> dict:
-    job = round_job(server, run_id, round)
-    rows = server.store.selections(job["id"])
-    if not rows:
-        raise not_found(f"selection of round {round} of run {run_id!r}")
-    views = [_selection_view(r) for r in rows]
-    return plain({"run_id": run_id, "round": round, **views[0], "variants": views[1:]})
+    rows = server.store.selections(round_job(server, run_id, round)["id"])
+    return with_variants(run_id, round, rows, _selection_view, "selection")
 
 
 class Reselect(BaseModel):

@@ -15,11 +15,11 @@ from ...paths import DATA_DIR
 from ...yamlfile import read_yaml
 from ..auth import Caller
 from ..deps import CallerDep, PageDep, ServerDep, file_caller, not_found, paged, plain, require
+from .rounds import ID, RunId
 
 router = APIRouter(prefix="/api/generation", tags=["generation"])
 
 CONFIG_NAME = r"^[A-Za-z0-9_-]{1,100}(\.ya?ml)?$"
-ID = r"^[A-Za-z0-9_.:@-]{1,200}$"
 # Fields whose value names a file on the server: set them in a config file, never from a client.
 PATH_FIELDS = ("prompts.taxonomy", "feedback.file")
 BARE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
@@ -129,7 +129,7 @@ def list_runs(server: ServerDep, who: CallerDep, p: PageDep) -> dict:
 
 
 @router.get("/runs/{run_id}", summary="A run's status and per-stage progress")
-def run_status(run_id: Annotated[str, Path(pattern=ID)], server: ServerDep, who: CallerDep) -> dict:
+def run_status(run_id: RunId, server: ServerDep, who: CallerDep) -> dict:
     from ...pipeline import active_stages
     from ...stages import get_stage
 

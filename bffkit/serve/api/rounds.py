@@ -8,6 +8,7 @@ from fastapi import HTTPException, Path
 
 from ...exceptions import NotStoredError
 from ...store import ids
+from ..deps import not_found, plain
 
 ID = r"^[A-Za-z0-9_.:@-]{1,200}$"
 RunId = Annotated[str, Path(pattern=ID, description="a run id")]
@@ -20,6 +21,14 @@ def round_job(server, run_id: str, round_number: int) -> dict:
         return server.store.job(ids.job_id_for(run_id, round_number))
     except NotStoredError:
         raise HTTPException(404, f"run {run_id!r} has no round {round_number} stored") from None
+
+
+def with_variants(run_id: str, round_number: int, rows: list[dict], view, what: str) -> dict:
+    """A round's result (the stage's own, first of `rows`) with its variants after it; 404 if none."""
+    if not rows:
+        raise not_found(f"{what} of round {round_number} of run {run_id!r}")
+    views = [view(r) for r in rows]
+    return plain({"run_id": run_id, "round": round_number, **views[0], "variants": views[1:]})
 
 
 def round_data(server, job: dict):
