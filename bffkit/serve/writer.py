@@ -50,9 +50,6 @@ class StoreWriter:
         self._thread.join(timeout=30)
         self.flush()  # what arrived in the last moments is stored before the server exits
 
-    def wake(self) -> None:
-        self._wake.set()
-
     def _loop(self) -> None:
         while not self._stop.is_set():
             self._wake.wait(self.interval)
