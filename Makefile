@@ -32,4 +32,4 @@ test-fast: setup
 	$(BIN)/python -m pytest -m "not slow"
 
 clean:
-	rm -rf $(VENV) data/workspace reports/*/
+	rm -rf $(VENV) data/workspace

@@ -50,15 +50,27 @@ def cli() -> None:
 # --------------------------------------------------------------------------- init
 
 @cli.command()
+@click.argument("project", type=click.Path(path_type=Path), required=False)
 @WORKSPACE_OPTION
-def init(workspace: Path | None) -> None:
-    """Create (or upgrade) a workspace and load the VLT taxonomy into it."""
+@click.option("--force", is_flag=True, help="With DIR: replace its config.yaml and notebooks.")
+def init(project: Path | None, workspace: Path | None, force: bool) -> None:
+    """Create (or upgrade) a workspace and load the VLT taxonomy into it. With DIR: also a project
+    folder there, with the stage notebooks and a starter config.yaml (workspace DIR/workspace)."""
     from .store import open_store
     from .taxonomy import load_taxonomy
 
+    written = []
+    if project is not None:
+        from .project import WORKSPACE_NAME, init_project
+
+        written = init_project(project, force=force)
+        workspace = workspace or project / WORKSPACE_NAME
     store = open_store(_workspace(workspace))
     n = store.sync_taxonomy(load_taxonomy())
     click.echo(f"workspace {store.workspace}: schema v{store.schema_version()}, {n} VLT attributes")
+    if project is not None:
+        click.echo(f"project {project}: config.yaml and {len(written) - 1} notebooks; next: "
+                   f"cd {project} && bffkit run --config config.yaml (or jupyter lab there)")
 
 
 # --------------------------------------------------------------------------- prompts
@@ -135,7 +147,7 @@ def taxonomy(as_json: bool) -> None:
 @click.option("--no-notebooks", is_flag=True, help="Run the stages in this process: no notebooks, no report.")
 @click.option("--fresh-kernels", is_flag=True, help="One kernel per notebook instead of one per run (slower).")
 @click.option("--reports", "reports_dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Reports folder (default: reports/); the report goes in <reports>/<run_id>/.")
+              help="Reports folder (default: report.dir of the config, else <workspace>/reports); the report goes in <reports>/<run_id>/.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run summary as JSON.")
 def run(config_path: Path, workspace: Path | None, run_id: str | None, no_notebooks: bool, fresh_kernels: bool,
         reports_dir: Path | None, as_json: bool) -> None:
@@ -150,9 +162,9 @@ def run(config_path: Path, workspace: Path | None, run_id: str | None, no_notebo
         doc = result.to_dict()
         done = f"run {result.run_id} finished in {result.seconds:.1f}s; workspace: {result.workspace}"
     else:
-        from .report import REPORTS_DIR, run_report
+        from .report import run_report
 
-        report = run_report(cfg, config_path, reports_dir=reports_dir or REPORTS_DIR, fresh_kernels=fresh_kernels,
+        report = run_report(cfg, config_path, reports_dir=reports_dir, fresh_kernels=fresh_kernels,
                             log=log)
         doc = {**run_summary(cfg), "report": report.to_dict()}
         done = (f"run {report.run_id} finished in {report.seconds:.1f}s; report: {report.index} "

@@ -121,6 +121,8 @@ class AnalyticsConfig(Section):
 class ReportConfig(Section):
     # where `bffkit serve` runs, e.g. http://127.0.0.1:8000: the HTML report links to its review page
     review_url: str | None = None
+    # where reports go (<dir>/<run_id>/); default <workspace>/reports
+    dir: Path | None = None
 
     @field_validator("review_url")
     @classmethod

@@ -3,7 +3,7 @@
 ``bffkit run --config PATH`` checks every input, then runs the pipeline's loop over rounds
 (:func:`bffkit.pipeline.run_rounds`) with each stage executed by its notebook
 (``notebooks/01_prompts.ipynb`` ... ``07_feedback.ipynb``, then ``08_analytics.ipynb`` once),
-with the run's parameters. Output, under ``reports/<run_id>/``:
+with the run's parameters. Output, under ``<workspace>/reports/<run_id>/`` (``report.dir`` moves it):
 
 * ``notebooks/r<round>-NN_<stage>.ipynb`` — each executed notebook (on failure, with the error);
 * ``r<round>-NN_<stage>.html`` — each as HTML without code (nbconvert), plotly.js embedded and
@@ -34,11 +34,9 @@ from urllib.parse import quote
 
 from .config import RunConfig
 from .exceptions import BffkitError, StageError
-from .paths import PROJ_ROOT
+from .paths import NOTEBOOKS_DIR
 from .stages import get_stage
 
-NOTEBOOKS_DIR = PROJ_ROOT / "notebooks"
-REPORTS_DIR = Path(os.environ.get("BFFKIT_REPORTS") or PROJ_ROOT / "reports")
 KERNEL_NAME = "bffkit"
 EXTERNAL_SCRIPT = re.compile(r'<script[^>]*\bsrc="https?://[^"]*"[^>]*>\s*</script>', re.I)
 CELL_TIMEOUT = 900  # seconds per cell: generation with a real diffusion model on CPU is slow
@@ -84,7 +82,7 @@ def _start_kernel():
     from jupyter_client.manager import KernelManager
 
     km = KernelManager(kernel_name=KERNEL_NAME, transport="ipc")  # a local socket, not TCP
-    km.start_kernel(cwd=str(PROJ_ROOT))
+    km.start_kernel(cwd=os.getcwd())  # where `bffkit run` was called: relative paths mean the same
     return km
 
 
@@ -109,9 +107,15 @@ def to_html(notebook: Path, out: Path) -> Path:
     return out
 
 
-def run_report(config: RunConfig, config_path: Path, *, reports_dir: Path = REPORTS_DIR, fresh_kernels: bool = False,
+def default_reports_dir(config: RunConfig) -> Path:
+    """Where a run's report folder goes: ``report.dir``, else the workspace's reports/."""
+    return Path(config.report.dir) if config.report.dir else Path(config.workspace) / "reports"
+
+
+def run_report(config: RunConfig, config_path: Path, *, reports_dir: Path | None = None, fresh_kernels: bool = False,
                log: Callable[[str], None] = print) -> ReportResult:
-    """Run every round through the stage notebooks, then analytics; write the HTML report."""
+    """Run every round through the stage notebooks, then analytics; write the HTML report
+    under `reports_dir` (default: :func:`default_reports_dir`)."""
     import papermill as pm
 
     from .pipeline import active_stages, finished_summary, open_run, run_rounds
@@ -130,7 +134,7 @@ def run_report(config: RunConfig, config_path: Path, *, reports_dir: Path = REPO
               "run_id": run_id, "interactive": False}
     for stage in stages:
         check_parameters(NOTEBOOKS_DIR / f"{get_stage(stage).notebook}.ipynb", {**params, "round_number": 1})
-    out_dir = reports_dir / run_id
+    out_dir = (reports_dir or default_reports_dir(config)) / run_id
     if out_dir.exists():
         shutil.rmtree(out_dir)  # a rerun's report replaces the old one (the store keeps everything)
     (out_dir / "notebooks").mkdir(parents=True)
@@ -149,7 +153,7 @@ def run_report(config: RunConfig, config_path: Path, *, reports_dir: Path = REPO
         try:
             pm.execute_notebook(NOTEBOOKS_DIR / f"{spec.notebook}.ipynb", executed,
                                 parameters={**params, "round_number": r}, kernel_name=KERNEL_NAME,
-                                cwd=str(PROJ_ROOT), progress_bar=False, execution_timeout=CELL_TIMEOUT,
+                                cwd=os.getcwd(), progress_bar=False, execution_timeout=CELL_TIMEOUT,
                                 **({"km": km} if km is not None else {}))
         except pm.PapermillExecutionError as err:
             page = to_html(executed, out_dir / f"{label}.html")

@@ -20,7 +20,7 @@ import pandas as pd
 from . import figures as fg
 from .config import load_config
 from .exceptions import StoreError
-from .paths import PROJ_ROOT
+from .paths import project_dir
 from .pipeline import open_run, run_stage
 from .stages import RunContext
 
@@ -33,7 +33,7 @@ KNOBS = {"k_min": "cluster.k_min", "k_max": "cluster.k_max", "theta": "select.th
 
 def open_for_notebook(config_path: str, workspace: str = "", run_id: str = "", stages: tuple[str, ...] = (),
                       **knobs: Any) -> RunContext:
-    """Load the config (paths relative to the project root), apply the notebook's knobs, open the run.
+    """Load the config (paths relative to the project folder, :func:`bffkit.paths.project_dir`), apply the notebook's knobs, open the run.
 
     An empty `workspace` falls back to ``$BFFKIT_WORKSPACE``, then to the config's (tests run the
     notebooks top to bottom with their defaults and point them at a scratch workspace this way).
@@ -47,12 +47,13 @@ def open_for_notebook(config_path: str, workspace: str = "", run_id: str = "", s
     if unknown:
         raise ConfigError(f"{unknown[0]}: not a stage knob; knobs: {', '.join(KNOBS)}")
     workspace = workspace or os.environ.get("BFFKIT_WORKSPACE", "")
+    root = project_dir()
     path = Path(config_path)
-    path = path if path.is_absolute() else PROJ_ROOT / path
+    path = path if path.is_absolute() else root / path
     cfg = load_config(path, {KNOBS[name]: value for name, value in knobs.items()},
                       workspace=workspace or None, run_id=run_id or None)
     if not Path(cfg.workspace).is_absolute():
-        cfg = with_overrides(cfg, {"workspace": str(PROJ_ROOT / cfg.workspace)}, source=path.name)
+        cfg = with_overrides(cfg, {"workspace": str(root / cfg.workspace)}, source=path.name)
     return open_run(cfg, stages=stages, progress=False)
 
 

@@ -22,17 +22,6 @@ DEMO = ROOT / "data" / "configs" / "demo.yaml"
 os.environ.pop("OPENAI_API_KEY", None)
 
 
-@pytest.fixture(autouse=True, scope="session")
-def _reports_outside_the_repo(tmp_path_factory):
-    """`bffkit run` writes its reports to a scratch folder during tests, never into reports/."""
-    import bffkit.report
-
-    folder = tmp_path_factory.mktemp("reports")
-    os.environ["BFFKIT_REPORTS"] = str(folder)
-    bffkit.report.REPORTS_DIR = folder
-    yield folder
-
-
 @pytest.fixture(scope="session")
 def tax():
     return load_taxonomy()

@@ -114,12 +114,12 @@ def run_job(queue: RunQueue, job: dict) -> dict:
     try:
         config = config_from_dict(job["config"], source=f"run {job['run_id']}")
         if job.get("report"):
-            from ..report import REPORTS_DIR, run_report
+            from ..report import run_report
 
             # the notebooks read their config from a file
             path = queue.dir / f"{job['run_id']}.config.json"
             write_text_atomic(path, json.dumps(job["config"]), "run queue")
-            report = run_report(config, path, reports_dir=REPORTS_DIR, log=log)
+            report = run_report(config, path, log=log)
             result = {"report": str(report.index), "seconds": round(report.seconds, 3)}
         else:
             from ..pipeline import run
