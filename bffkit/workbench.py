@@ -9,7 +9,6 @@ round's embeddings.
 from __future__ import annotations
 
 import html
-
 import time
 from pathlib import Path
 from typing import Any

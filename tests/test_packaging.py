@@ -5,11 +5,11 @@ from __future__ import annotations
 import subprocess
 import sys
 import sysconfig
-import tomllib
 import zipfile
 from pathlib import Path
 
 import pytest
+import tomllib
 
 from .conftest import ROOT
 
