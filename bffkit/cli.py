@@ -447,7 +447,6 @@ def _check(name: str, ok: bool, detail: str, required: bool = True) -> dict:
 def doctor_checks(workspace: Path) -> list[dict]:
     """Environment checks: store writable, taxonomy valid, optional backends, disk space."""
     from .exceptions import BffkitError as _Err
-    from .paths import DATA_DIR
     from .registry import available_generators
     from .store import open_store
     from .taxonomy import load_taxonomy
@@ -479,7 +478,7 @@ def doctor_checks(workspace: Path) -> list[dict]:
         checks.append(_check("torch", True, f"torch {torch.__version__}, device {device}", required=False))
     except Exception as err:  # an optional backend must not break the doctor
         checks.append(_check("torch", False, f"not usable: {type(err).__name__}", required=False))
-    weights = DATA_DIR / "models" / "sketch-clip" / "open_clip_model.safetensors"
+    from .models.sketch_clip.architecture import MODEL_WEIGHTS as weights
     checks.append(_check("sketch-clip model", weights.is_file(),
                          f"{weights.stat().st_size / 1e6:.1f} MB in {weights.parent}" if weights.is_file()
                          else f"not in {weights.parent} (run `bffkit train-sketch-clip`)", required=False))

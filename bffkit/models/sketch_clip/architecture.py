@@ -12,6 +12,7 @@ from ..embedders import MODEL_CONFIGS_DIR, register_model_configs
 
 MODEL_NAME = "sketch-clip"
 MODEL_DIR = DATA_DIR / "models" / MODEL_NAME
+MODEL_WEIGHTS = MODEL_DIR / "open_clip_model.safetensors"  # the shipped weights
 SKETCH_CLIP_CONFIG = json.loads((MODEL_CONFIGS_DIR / f"{MODEL_NAME}.json").read_text())
 MEAN, STD = (0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)
 

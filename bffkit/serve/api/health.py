@@ -13,7 +13,6 @@ from functools import lru_cache
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from ...paths import DATA_DIR
 from ..deps import ServerDep
 
 router = APIRouter(tags=["health"])
@@ -24,7 +23,7 @@ STALE_SECONDS = 30  # the writer passes every 0.25 s and reloads users every 5 s
 def _static_facts() -> dict:
     from ...registry import available_generators
 
-    weights = DATA_DIR / "models" / "sketch-clip" / "open_clip_model.safetensors"
+    from ...models.sketch_clip.architecture import MODEL_WEIGHTS as weights
     backends = {name: True for name in available_generators()}
     for name, module in (("diffusers", "diffusers"), ("openai", "openai")):
         if name in backends:
