@@ -2,20 +2,24 @@
 #   make demo   set everything up, then run the main job on the offline default config
 #   make test   set everything up, then run the whole test suite (what CI runs)
 # While working: make test-fast   the unit tests only (everything not marked slow; <= 3 min)
+#                make lock        re-resolve requirements.lock after editing pyproject.toml's dependencies
+#                                 (make lock UPGRADE=1: move every pin to the newest allowed release)
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+EXTRAS := diffusers,openai,dev
 
-.PHONY: setup demo test test-fast clean
+.PHONY: setup demo test test-fast lock clean
 
 setup: $(STAMP)
 
-# Reinstall only when the declared dependencies change.
-$(STAMP): pyproject.toml constraints.txt
+# Reinstall only when the declared dependencies change. Every package comes at its locked version;
+# pip (not uv) because torch 2.14.1 / torchvision 0.29.1 come from this machine's wheel cache.
+$(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -c requirements.lock pip
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[$(EXTRAS)]'
 	$(BIN)/python -m ipykernel install --sys-prefix --name bffkit --display-name "bffkit (.venv)" > /dev/null
 	touch $(STAMP)
 
@@ -30,6 +34,13 @@ test: setup
 
 test-fast: setup
 	$(BIN)/python -m pytest -m "not slow"
+
+# pip-compile resolves with pip, so it sees the same wheel cache as the install; tests/test_lock.py
+# fails when pyproject.toml and the lock disagree.
+lock:
+	@test -x $(BIN)/pip-compile || { $(PYTHON) -m venv $(VENV) && $(BIN)/python -m pip install --quiet pip-tools; }
+	$(BIN)/pip-compile --quiet --all-extras --strip-extras --no-emit-index-url --no-emit-find-links --allow-unsafe \
+		--constraint constraints.txt $(if $(UPGRADE),--upgrade) --output-file requirements.lock pyproject.toml
 
 clean:
 	rm -rf $(VENV) data/workspace
