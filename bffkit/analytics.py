@@ -2,7 +2,7 @@
 
 Per round and per day: outlier rate, thumbs-up rate, coverage score, diversity (Vendi) score.
 Per style profile: outlier rate with a Wilson 95% interval. Per detected attribute value:
-outlier rate and lift over the overall rate. Recommendations carry their evidence, e.g.
+outlier rate and lift over the overall rate, ranked by the lift's lower 95% bound. Recommendations carry their evidence, e.g.
 "raise 'midi': outlier rate 41% vs 22% overall, n=34" — a value is recommended only when its
 Wilson interval clears the overall rate — and "gap: 'houndstooth' never generated in 3 rounds".
 
@@ -99,10 +99,14 @@ def compute_analytics(frames: dict, window_days: int) -> Analytics:
                                    "thumbs_up_rate": ga["up"].mean()}).reset_index()
         attributes["outlier_rate"] = attributes["outliers"] / attributes["n"]
         attributes["lift"] = attributes["outlier_rate"] / overall_out if overall_out else float("nan")
-        attributes = attributes.sort_values(["lift", "n"], ascending=False)
+        # ranked by the lift's lower 95% bound: a value seen once with one outlier (lift 2.3, bound
+        # 0.1) ranks below one seen 30 times at lift 1.6 (bound 1.1)
+        low = [wilson(int(k), int(n))[0] for k, n in zip(attributes["outliers"], attributes["n"])]
+        attributes["lift_low"] = [x / overall_out for x in low] if overall_out else float("nan")
+        attributes = attributes.sort_values(["lift_low", "lift", "n"], ascending=False)
     else:
         attributes = pd.DataFrame(columns=["attribute", "value", "n", "outliers", "thumbs_up_rate", "outlier_rate",
-                                           "lift"])
+                                           "lift", "lift_low"])
     recs = _recommendations(attributes, profiles, gaps, overall_out, overall_up=overall_up,
                             n_rounds=int(rounds["round"].max() or 0) if len(rounds) else 0)
     return Analytics(window_days, per_round, per_day, profiles, attributes, recs, overall_out, overall_up)
@@ -149,3 +153,21 @@ def _recommendations(attributes: pd.DataFrame, profiles: pd.DataFrame, gaps: pd.
                                      "widen the request or raise its prior"})
     recs.sort(key=lambda d: ({"raise": 0, "style": 1, "lower": 2, "gap": 3}[d["kind"]], -d["strength"]))
     return recs
+
+
+EQUAL_RATES_WHY = ("The outlier rate equals the thumbs-up rate in every row, so one column is shown: an outlier "
+                   "is a liked image whose calibrated alignment clears feedback.outlier_threshold, and every "
+                   "liked image here cleared it.")
+
+
+def fold_rates(frame: pd.DataFrame) -> tuple[pd.DataFrame, str | None]:
+    """`frame` with its outlier rate left out where it equals the thumbs-up rate row for row, and the why."""
+    from .formatting import fold_equal_columns
+
+    folded, same = fold_equal_columns(frame, "thumbs_up_rate", "outlier_rate")
+    return folded, (EQUAL_RATES_WHY if same else None)
+
+
+def lift_table(attributes: pd.DataFrame, min_support: int) -> pd.DataFrame:
+    """The attribute values judged at least `min_support` times, by the lift's lower bound."""
+    return attributes[attributes["n"] >= min_support] if len(attributes) else attributes

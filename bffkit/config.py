@@ -116,6 +116,8 @@ class FeedbackConfig(Section):
 
 class AnalyticsConfig(Section):
     window_days: Annotated[int, interval(1, 3650)] = 90
+    # attribute values judged fewer times than this stay out of the lift tables (too few to rank)
+    min_support: Annotated[int, interval(1, 1000)] = 5
 
 
 class ReportConfig(Section):

@@ -242,6 +242,9 @@ def read_feedback_rows(path: str | Path, *, user_id: str | None = None,
     return events
 
 
+UNJUDGED_FIELDS = ("feedback_type", "rating", "comment")  # all empty: the CSV row is skipped
+
+
 def _csv_rows(path: Path):
     with path.open(encoding="utf-8-sig", newline="") as f:
         reader = csv.reader(f)
@@ -260,7 +263,10 @@ def _csv_rows(path: Path):
                     continue
                 if len(cells) > len(header):
                     raise FeedbackError(f"{path.name} row {number}: {len(cells)} cells for {len(header)} columns")
-                yield f"row {number}", dict(zip(header, cells))
+                row = dict(zip(header, cells))
+                if not any(str(row.get(k) or "").strip() for k in UNJUDGED_FIELDS):
+                    continue  # a row of a feedback sheet (the report's CSV) left unjudged
+                yield f"row {number}", row
         except csv.Error as err:
             raise FeedbackError(f"{path.name} row {reader.line_num}: not valid CSV ({err})") from None
 

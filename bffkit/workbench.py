@@ -87,6 +87,15 @@ def captions(images: pd.DataFrame) -> dict[str, str]:
     return out
 
 
+def distinguishing_captions(attributes: dict[str, dict], n: int = 4) -> dict[str, str]:
+    """Per image id, up to `n` design attribute values it was generated with, among those that
+    differ between the images (the request's fixed values would repeat under every one)."""
+    from .tagging import DESIGN_ATTRIBUTES
+
+    varying = [a for a in DESIGN_ATTRIBUTES if len({(d or {}).get(a) for d in attributes.values()} - {None}) > 1]
+    return {i: " · ".join([d[a] for a in varying if (d or {}).get(a)][:n]) for i, d in attributes.items()}
+
+
 # --------------------------------------------------------------------------- per stage views
 
 def prompts_view(ctx: RunContext, round_number: int) -> list:
@@ -167,20 +176,33 @@ def select_view(ctx: RunContext, round_number: int) -> list:
     selected = ctx.store.selected_indices(job, data.image_ids)
     labels = ctx.store.cluster_labels(job, data.image_ids)
     sweep = theta_sweep(data.X, data.quality, int(row["k"]), clusters=labels, candidates=data.selectable)
-    profiles = {int(p["cluster_id"]): p["name"] for p in ctx.store.style_profiles(job)}
     grids = []
-    for c in sorted(set(labels[selected].tolist())) if labels is not None else [None]:
-        rows = [i for i in selected if labels is None or labels[i] == c]
+    for name, rows in selected_by_profile(ctx, round_number, data):
         items = [{"uri": fg.thumbnail_uri(ctx.store.workspace / data.paths[i]),
                   "caption": f"q {data.quality[i]:.2f}" + (f" · {data.defects[i]}" if data.defects[i] else "")}
                  for i in rows]
-        grids.append(fg.image_grid_html(items, title=f"{profiles.get(c, 'selection')} — {len(rows)} selected"))
+        grids.append(fg.image_grid_html(items, title=f"{name} — {len(rows)} selected"))
     head = (f"<h3>Round {round_number}: {len(selected)} selected at θ={row['theta']:g}: Vendi {row['vendi_score']:.2f} "
             f"vs {metrics['random_vendi']:.2f} for random subsets; mean quality {row['mean_quality']:.3f}"
             + (f"; {metrics['n_excluded']} likely artefacts or off-prompt left out" if metrics.get("n_excluded") else "")
             + (f"; defects {metrics['defect_share']:.0%} vs {metrics['pool_defect_share']:.0%} in the pool"
                if metrics.get("defect_share") is not None else "") + "</h3>")
     return [head, fg.theta_sweep_figure(sweep, float(row["theta"])), *grids]
+
+
+def selected_by_profile(ctx: RunContext, round_number: int, data=None) -> list[tuple[str, list[int]]]:
+    """The round's selected images (indices into its RoundData) grouped by style profile, largest group first."""
+    data = data if data is not None else ctx.round_data(round_number)
+    job = ctx.job_id(round_number)
+    selected = [int(i) for i in ctx.store.selected_indices(job, data.image_ids)]
+    labels = ctx.store.cluster_labels(job, data.image_ids)
+    if labels is None:
+        return [("selection", selected)]
+    names = {int(p["cluster_id"]): p["name"] for p in ctx.store.style_profiles(job)}
+    groups: dict[int, list[int]] = {}
+    for i in selected:
+        groups.setdefault(int(labels[i]), []).append(i)
+    return [(names.get(c, f"profile {c}"), rows) for c, rows in sorted(groups.items(), key=lambda kv: -len(kv[1]))]
 
 
 def coverage_view(ctx: RunContext, round_number: int) -> list:
@@ -196,6 +218,8 @@ def coverage_view(ctx: RunContext, round_number: int) -> list:
 
 
 def feedback_view(ctx: RunContext, round_number: int) -> list:
+    from .formatting import number
+
     fb = ctx.store.feedback(ctx.config.user_id)
     images = ctx.store.table("generated_images")[["id", "job_id"]]
     jobs = ctx.store.jobs(ctx.run_id)[["id", "round"]]
@@ -211,41 +235,86 @@ def feedback_view(ctx: RunContext, round_number: int) -> list:
         dislikes = pd.DataFrame(patterns["top_negative"])
         out += [f"<h3>What feedback taught (after {impact['n_feedback']} events): thumbs-up rate "
                 f"{impact['thumbs_up_rate']:.0%}, {impact['n_outliers']} outliers, predicted lift "
-                f"{impact['predicted_lift']:+.3f}, preference head AUC {impact['head_auc']}</h3>",
+                f"{impact['predicted_lift']:+.3f}, preference head AUC {number(impact['head_auc'])}</h3>",
                 "<b>likes</b>", fg.table_html(likes) if len(likes) else "–",
                 "<b>dislikes</b>", fg.table_html(dislikes) if len(dislikes) else "–"]
     return out
 
 
 def analytics_view(ctx: RunContext) -> list:
+    from .analytics import fold_rates, lift_table
+    from .formatting import percent
     from .stages.analytics import analytics_for
 
-    a = analytics_for(ctx.store, ctx.config.analytics.window_days)
+    cfg = ctx.config.analytics
+    a = analytics_for(ctx.store, cfg.window_days)
     per_round = a.per_round[a.per_round["run_id"] == ctx.run_id] if len(a.per_round) else a.per_round
-    recs = "".join(f"<li>{r['text']}</li>" for r in a.recommendations[:12]) or "<li>not enough evidence yet</li>"
-    out = [f"<h3>Last {a.window_days} days: outlier rate {a.overall_outlier_rate}, thumbs-up {a.overall_thumbs_up}"
-           "</h3>", f"<h3>Recommendations</h3><ul>{recs}</ul>"]
+    recs = "".join(f"<li>{html.escape(r['text'])}</li>" for r in a.recommendations[:12]) or \
+        "<li>not enough evidence yet</li>"
+    same = a.overall_outlier_rate == a.overall_thumbs_up
+    rates = (f"thumbs-up and outlier rate {percent(a.overall_thumbs_up)}" if same else
+             f"outlier rate {percent(a.overall_outlier_rate)}, thumbs-up {percent(a.overall_thumbs_up)}")
+    out = [f"<h3>Last {cfg.window_days} days: {rates}</h3>", f"<h3>Recommendations</h3><ul>{recs}</ul>"]
+    notes = set()
     if len(per_round):
-        out += [fg.rounds_figure(per_round, title=f"Run {ctx.run_id} per round"),
-                fg.table_html(per_round[[c for c in ("round", "generated", "success_rate", "coverage", "diversity",
-                                                     "feedback", "thumbs_up_rate", "outlier_rate")
-                                         if c in per_round.columns]])]
+        table, why = fold_rates(per_round[[c for c in ("round", "generated", "success_rate", "coverage", "diversity",
+                                                       "feedback", "thumbs_up_rate", "outlier_rate")
+                                           if c in per_round.columns]])
+        notes.add(why)
+        out += [fg.rounds_figure(table, title=f"Run {ctx.run_id} per round"), fg.table_html(table)]
     if len(a.profiles):
-        out += ["<h3>Style profiles</h3>", fg.table_html(a.profiles)]
+        table, why = fold_rates(a.profiles)
+        notes.add(why)
+        out += ["<h3>Style profiles</h3>", fg.table_html(table)]
     if len(a.attributes):
-        out += ["<h3>Attribute values by outlier lift</h3>", fg.table_html(a.attributes, max_rows=25)]
+        table, why = fold_rates(lift_table(a.attributes, cfg.min_support))
+        notes.add(why)
+        out += [f"<h3>Attribute values by outlier lift</h3><p>Values judged at least {cfg.min_support} times "
+                "(<code>analytics.min_support</code>), ranked by the lift's lower 95% bound (<code>lift_low</code>),"
+                f" so a value seen once cannot top the table; {len(a.attributes) - len(table)} rarer values left "
+                "out.</p>", fg.table_html(table, max_rows=25)]
+    out += [f'<p class="muted">{html.escape(n)}</p>' for n in notes if n]
     return out
 
 
-def review_link(ctx: RunContext) -> str:
-    """HTML: the run's review page on `bffkit serve` (``report.review_url``), or how to get one."""
-    from .report import review_url
+def review_url(config, run_id: str) -> str | None:
+    """The run's page on `bffkit serve` when ``report.review_url`` is set."""
+    from urllib.parse import quote
 
+    base = config.report.review_url
+    return f"{base}/review/{quote(run_id)}" if base else None
+
+
+def feedback_howto(ctx: RunContext, round_number: int) -> str:
+    """HTML for a static report where the notebook's 👍/👎 grid stood: the round's selected images
+    with their ids, and the three ways to give feedback on them (review page, notebook, CSV)."""
+    import base64
+    import io
+
+    data = ctx.round_data(round_number)
+    ids = [data.image_ids[i] for i in ctx.store.selected_indices(data.job_id, data.image_ids)]
+    paths = dict(zip(data.image_ids, data.paths))
+    items = [{"uri": fg.thumbnail_uri(ctx.store.workspace / paths[i]), "caption": i} for i in ids]
+    buf = io.StringIO()
+    pd.DataFrame({"image_id": ids, "feedback_type": "", "rating": "", "comment": ""}).to_csv(buf, index=False)
+    csv_uri = "data:text/csv;base64," + base64.b64encode(buf.getvalue().encode()).decode()
     url = review_url(ctx.config, ctx.run_id)
-    if url is None:
-        return ("<p>Feedback is given in the notebook, or on the review page of <code>bffkit serve</code>; "
-                "set <code>report.review_url</code> in the run config to link it here.</p>")
-    return f'<p><a href="{html.escape(url)}">Give your feedback on these images</a> (👍 / 👎 and a comment).</p>'
+    served = (f'<li><b>On the review page</b>: <a href="{html.escape(url)}">give your feedback on these images</a> '
+              "(👍 / 👎 and a comment, keys 1/2/0; sign in with the token from <code>bffkit users add</code>).</li>"
+              if url else
+              "<li><b>On the review page</b> of <code>bffkit serve</code> (set <code>report.review_url</code> "
+              "in the run config and this report links it).</li>")
+    return (f"<h3>Give feedback on round {round_number}'s {len(ids)} selected images</h3><ol>{served}"
+            "<li><b>In the notebook</b>: <code>jupyter lab</code>, open <code>notebooks/07_feedback.ipynb</code>, "
+            f"set <code>run_id = \"{html.escape(ctx.run_id)}\"</code> and <code>round_number = {round_number}</code>, "
+            "run all: every click on the 👍 / 👎 grid is stored at once.</li>"
+            f'<li><b>As a CSV</b>: <a download="feedback-{html.escape(ctx.run_id)}-r{round_number}.csv" '
+            f'href="{csv_uri}">download the sheet</a> (one row per image below), fill <code>feedback_type</code> '
+            "(positive, negative or neutral) and optionally <code>rating</code> (1-5) and <code>comment</code> "
+            "(rows left empty are skipped), then "
+            f"<code>bffkit feedback import FILE.csv --workspace WORKSPACE --user {html.escape(ctx.config.user_id)}"
+            "</code>.</li></ol>"
+            + fg.image_grid_html(items, size=96, columns=8))
 
 
 def show(items: list) -> None:

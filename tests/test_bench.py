@@ -23,7 +23,7 @@ def test_bench_generate_reports_rates_and_ratios(cli):
 def test_unknown_bench(cli):
     code, out, err = cli("bench", "warp-drive")
     assert (code, out) == (2, "")
-    assert err == "error: unknown benchmark 'warp-drive'; available: generate, generate-sd15, generate-sd-turbo, embed, train-text, dpp, cluster, loop, feedback-import, sliders, serve\n"
+    assert err == "error: unknown benchmark 'warp-drive'; available: generate, generate-sd15, generate-sd-turbo, embed, train-text, dpp, cluster, loop, feedback-import, sliders, serve, report\n"
 
 
 @pytest.mark.slow

@@ -47,6 +47,7 @@ def test_import_is_all_or_nothing_and_export_round_trips(generated, tmp_path, cl
         f"{i},{'positive' if k % 2 else 'negative'},{1 + k % 5},nice {k}" for k, i in enumerate(ids[:6])) + "\n")
     bad = tmp_path / "bad.csv"
     bad.write_text(good.read_text() + f"{ids[7]},meh,,\n")
+    good.write_text(good.read_text() + f"{ids[8]},,,\n{ids[9]},, ,\n")  # the report's sheet, rows left unjudged
     code, _, err = cli("feedback", "import", bad, "--workspace", workspace, "--user", "ana")
     assert code == 2 and "bad.csv row 8: feedback_type='meh'" in err
     assert store.feedback().empty  # nothing half-imported

@@ -11,12 +11,13 @@ from .feedback import bench_feedback_import
 from .generate import bench_architecture, bench_generate
 from .loop import bench_loop
 from .models import bench_embed, bench_train_text
+from .report import bench_report
 from .selection import bench_cluster, bench_dpp, bench_sliders, reference_greedy_map
 from .serve import bench_serve
 from .timing import best_of, pinned
 
 __all__ = ["BENCHES", "bench_architecture", "bench_cluster", "bench_dpp", "bench_embed", "bench_feedback_import",
-           "bench_generate", "bench_loop",
+           "bench_generate", "bench_loop", "bench_report",
            "bench_serve", "bench_sliders", "bench_train_text", "best_of", "pinned", "reference_greedy_map", "run_bench"]
 
 BENCHES: dict[str, Callable[..., dict]] = {
@@ -31,6 +32,7 @@ BENCHES: dict[str, Callable[..., dict]] = {
     "feedback-import": bench_feedback_import,
     "sliders": bench_sliders,
     "serve": bench_serve,
+    "report": bench_report,
 }
 
 
