@@ -206,10 +206,12 @@ def selected_by_profile(ctx: RunContext, round_number: int, data=None) -> list[t
 
 
 def coverage_view(ctx: RunContext, round_number: int) -> list:
+    from .formatting import number
+
     job = ctx.job_id(round_number)
     report = ctx.store.coverage_report(job)["coverage_data"]
     gaps = pd.DataFrame(report["gaps"])
-    head = (f"<h3>Round {round_number}: coverage score {report['score']:.3f} (selected: {report['score_selected']}); "
+    head = (f"<h3>Round {round_number}: coverage score {number(report['score'])} (selected: {number(report['score_selected'])}); "
             f"{len(gaps)} gaps</h3>")
     out = [head, fg.coverage_heatmap(report["values"], column="generated")]
     if len(gaps):

@@ -37,7 +37,8 @@ class CoverageResult(StageResult):
 
     def summary(self) -> str:
         sev = ", ".join(f"{n} {k}" for k, n in sorted(self.severities.items())) or "none"
-        return (f"score {self.score:.3f} (selected {self.score_selected}), {self.n_gaps} gaps "
+        selected = "-" if self.score_selected is None else f"{self.score_selected:.3f}"
+        return (f"score {self.score:.3f} (selected {selected}), {self.n_gaps} gaps "
                 f"({sev}; {self.opened} new, {self.closed} closed)")
 
 

@@ -41,8 +41,9 @@ class FeedbackResult(StageResult):
         likes = ", ".join(f"{p['value']} {p['mean']:.2f}" for p in self.top_positive) or "-"
         dislikes = ", ".join(f"{p['value']} {p['mean']:.2f}" for p in self.top_negative) or "-"
         rate = f"{self.thumbs_up_rate:.0%}" if self.thumbs_up_rate is not None else "-"
+        auc = f"{self.head_auc:.2f}" if self.head_auc is not None else "-"
         return (f"({self.source}) {self.n_events} events, thumbs-up {rate}, {self.n_outliers} outliers; "
-                f"learned likes: {likes}; dislikes: {dislikes}; head AUC {self.head_auc}")
+                f"learned likes: {likes}; dislikes: {dislikes}; head AUC {auc}")
 
 
 def feedback_round(store, data: RoundData, selected: np.ndarray, *, source: str, user_id: str, persona=None,
