@@ -92,6 +92,9 @@ class SelectConfig(Section):
     theta: Annotated[float, interval(0, 1, closed="left")] = 0.7
     cluster_aware: bool = True
     k: Annotated[int, interval(1, 100_000)] | None = None  # None: the generate target count
+    # the DPP's similarity: cosine (the shipped default) or rbf on cosine distance (docs/selection.md)
+    kernel: Literal["cosine", "rbf"] = "cosine"
+    bandwidth: Annotated[float, interval(0, 2, closed="right")] | None = None  # rbf h; None: median heuristic
 
 
 class CoverageConfig(Section):

@@ -57,7 +57,7 @@ def quality_weights(quality: np.ndarray, theta: float) -> tuple[np.ndarray, floa
     return 2 * alpha * r, 2 * alpha
 
 
-def _normalised(X: np.ndarray) -> np.ndarray:
+def normalised_rows(X: np.ndarray) -> np.ndarray:
     X = np.asarray(X)
     if X.ndim != 2:
         raise ValueError(f"X must be 2-D (items x features), got shape {X.shape}")
@@ -92,9 +92,38 @@ def cluster_quotas(labels: np.ndarray, k: int) -> dict[int, int]:
     return {int(c): int(n) for c, n in zip(ids, quota)}
 
 
+KERNELS = ("cosine", "rbf")
+
+
+def median_bandwidth(X: np.ndarray, sample: int = 2000, seed: int = 0) -> float:
+    """The median heuristic: the median Euclidean distance between unit rows (over a seeded
+    sample of at most `sample` rows, so it costs O(sample^2 d) at any N)."""
+    X = np.asarray(X)
+    if len(X) > sample:  # sample first: checking and normalising all of a 1M x 512 X costs seconds
+        X = X[np.sort(np.random.default_rng(seed).choice(len(X), sample, replace=False))]
+    X = normalised_rows(X).astype(np.float64)
+    d2 = np.clip(2.0 - 2.0 * (X @ X.T), 0, None)[np.triu_indices(len(X), 1)]
+    h = float(np.sqrt(np.median(d2))) if d2.size else 1.0
+    return h if h > 1e-6 else 1.0
+
+
+def rbf_gamma(X: np.ndarray, bandwidth: float | None) -> float:
+    """``gamma`` of the RBF kernel ``exp(-gamma ||x - y||^2)`` on unit rows, ``1 / (2 h^2)``."""
+    h = median_bandwidth(X) if bandwidth is None else float(bandwidth)
+    if not h > 0:
+        raise ValueError(f"bandwidth={bandwidth}: must be > 0 (or None for the median heuristic)")
+    return 1.0 / (2.0 * h * h)
+
+
 def greedy_map(X: np.ndarray, quality: np.ndarray, k: int, theta: float = 0.7,
-               clusters: np.ndarray | None = None, eps: float = EPS) -> np.ndarray:
+               clusters: np.ndarray | None = None, eps: float = EPS, *, kernel: str = "cosine",
+               bandwidth: float | None = None) -> np.ndarray:
     """Greedy MAP selection of up to `k` rows of `X`; their indices in selection order.
+
+    `kernel` is the similarity ``S``: ``cosine`` (the Gram matrix of the unit rows; rewards
+    linear independence) or ``rbf``, ``exp(-||x - y||^2 / (2 h^2))`` on the unit rows, i.e. on
+    cosine distance (``||x - y||^2 = 2 (1 - cos)``); rewards distance. `bandwidth` is ``h``
+    (None: :func:`median_bandwidth`). Either kernel's row is one GEMV and an elementwise map.
 
     `clusters` (one label per row) turns on the cluster-aware mode: each cluster gets a quota
     proportional to its size (at least one), and the greedy fills quotas while conditioning on
@@ -104,8 +133,11 @@ def greedy_map(X: np.ndarray, quality: np.ndarray, k: int, theta: float = 0.7,
     Fewer than `k` come back (with a :class:`SelectionWarning`) when ``k > N`` or when every
     remaining candidate lies in the span of the selection (``k`` above the kernel's rank).
     """
-    X = _normalised(X)
+    if kernel not in KERNELS:
+        raise ValueError(f"kernel={kernel!r}: must be one of {', '.join(KERNELS)}")
+    X = normalised_rows(X)
     n = X.shape[0]
+    gamma = 2.0 * rbf_gamma(X, bandwidth) if kernel == "rbf" else None  # S = exp(gamma (cos - 1))
     w, scale = quality_weights(quality, theta)
     if len(w) != n:
         raise ValueError(f"quality has {len(w)} values for {n} items")
@@ -148,6 +180,10 @@ def greedy_map(X: np.ndarray, quality: np.ndarray, k: int, theta: float = 0.7,
         # e = (S[j, :] - C[:t, j] . C[:t, :]) / sqrt(s_j): the new Cholesky row, then s -= e^2
         row = C[t]
         np.dot(X, X[j], out=row)
+        if gamma is not None:
+            row -= 1.0
+            row *= gamma
+            np.exp(row, out=row)
         if t:
             np.dot(C[:t, j].copy(), C[:t], out=proj)  # a contiguous copy of the column: faster GEMV
             row -= proj
@@ -188,7 +224,7 @@ def _pick(s: np.ndarray, q2: np.ndarray | None, w: np.ndarray, closed: np.ndarra
 
 def log_det_diversity(X: np.ndarray) -> float:
     """log det of the cosine-similarity matrix of the rows of X (0 for one item, -inf if dependent)."""
-    Xn = _normalised(np.asarray(X, dtype=np.float64))
+    Xn = normalised_rows(np.asarray(X, dtype=np.float64))
     sign, logdet = np.linalg.slogdet(Xn @ Xn.T)
     return float(logdet) if sign > 0 else float("-inf")
 
@@ -198,7 +234,7 @@ def vendi_score(X: np.ndarray) -> float:
 
     K = X Xᵀ and the d x d matrix XᵀX share their nonzero eigenvalues, so the smaller is used.
     """
-    Xn = _normalised(np.asarray(X, dtype=np.float64))
+    Xn = normalised_rows(np.asarray(X, dtype=np.float64))
     n = len(Xn)
     if n == 0:
         return 0.0
@@ -225,7 +261,8 @@ class Selection:
 
 
 def select(X: np.ndarray, quality: np.ndarray, k: int, theta: float = 0.7,
-           clusters: np.ndarray | None = None, candidates: np.ndarray | None = None) -> Selection:
+           clusters: np.ndarray | None = None, candidates: np.ndarray | None = None, *, kernel: str = "cosine",
+           bandwidth: float | None = None) -> Selection:
     """:func:`greedy_map` plus the measures stored with a selection.
 
     `candidates` (a boolean mask over the rows) limits the picks to those rows -- the images not
@@ -242,18 +279,21 @@ def select(X: np.ndarray, quality: np.ndarray, k: int, theta: float = 0.7,
                           "selecting from all rows", SelectionWarning, stacklevel=2)
             candidates = None
     if candidates is None or candidates.all():  # no row subset: X is not copied (1M x 512 is 2 GB)
-        idx = greedy_map(X, quality, k, theta=theta, clusters=clusters)
+        idx = greedy_map(X, quality, k, theta=theta, clusters=clusters, kernel=kernel, bandwidth=bandwidth)
     else:
         rows = np.flatnonzero(candidates)
         idx = rows[greedy_map(np.asarray(X)[rows], quality[rows], k, theta=theta,
-                              clusters=None if clusters is None else np.asarray(clusters)[rows])]
+                              clusters=None if clusters is None else np.asarray(clusters)[rows], kernel=kernel,
+                              bandwidth=bandwidth)]
     return Selection(indices=idx, theta=float(theta), k=int(k), log_det=log_det_diversity(X[idx]) if len(idx) else 0.0,
                      vendi=vendi_score(X[idx]), mean_quality=float(quality[idx].mean()) if len(idx) else float("nan"))
 
 
 def theta_sweep(X: np.ndarray, quality: np.ndarray, k: int, thetas: Sequence[float] = (0, .3, .5, .7, .8, .9, .95, .99),
-                clusters: np.ndarray | None = None, candidates: np.ndarray | None = None) -> list[dict]:
+                clusters: np.ndarray | None = None, candidates: np.ndarray | None = None, *, kernel: str = "cosine",
+                bandwidth: float | None = None) -> list[dict]:
     """The diversity / quality frontier: one :class:`Selection` summary per theta."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SelectionWarning)
-        return [select(X, quality, k, theta=t, clusters=clusters, candidates=candidates).to_dict() for t in thetas]
+        return [select(X, quality, k, theta=t, clusters=clusters, candidates=candidates, kernel=kernel,
+                       bandwidth=bandwidth).to_dict() for t in thetas]

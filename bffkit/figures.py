@@ -127,15 +127,22 @@ def silhouette_figure(scores: Mapping[int, float], chosen: int):
     return fig
 
 
-def theta_sweep_figure(sweep: Sequence[Mapping], chosen_theta: float):
+def theta_sweep_figure(sweep: Sequence[Mapping], chosen_theta: float, baselines=None):
+    """The diversity / quality frontier across θ; with `baselines` (a :func:`bffkit.baselines.compare_selections`
+    table), each other method as a labelled point on the same axes."""
     import plotly.graph_objects as go
 
     fig = go.Figure(go.Scatter(
         x=[s["mean_quality"] for s in sweep], y=[s["vendi"] for s in sweep], mode="lines+markers+text",
-        text=[f"θ={s['theta']:g}" for s in sweep], textposition="top center",
+        text=[f"θ={s['theta']:g}" for s in sweep], textposition="top center", name="DPP, θ sweep",
         marker=dict(size=[14 if abs(s["theta"] - chosen_theta) < 1e-9 else 8 for s in sweep])))
-    fig.update_layout(title="DPP trade-off: diversity (Vendi) vs mean quality across θ", xaxis_title="mean quality",
-                      yaxis_title="Vendi score (effective number of distinct images)", height=380)
+    if baselines is not None and len(baselines):
+        fig.add_trace(go.Scatter(x=baselines["mean_quality"], y=baselines["vendi"], mode="markers+text",
+                                 text=baselines["method"], textposition="bottom center", name="baselines",
+                                 marker=dict(symbol="diamond", size=11)))
+    fig.update_layout(title="Selection frontier: diversity (Vendi) vs mean quality, the θ sweep and the baselines",
+                      xaxis_title="mean quality", yaxis_title="Vendi score (effective number of distinct images)",
+                      height=400)
     return fig
 
 

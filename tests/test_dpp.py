@@ -5,16 +5,22 @@ import warnings
 import numpy as np
 import pytest
 
-from bffkit.dpp import SelectionWarning, cluster_quotas, greedy_map, log_det_diversity, select, vendi_score
+from bffkit.dpp import (SelectionWarning, cluster_quotas, greedy_map, log_det_diversity, median_bandwidth, select,
+                        vendi_score)
 
 
-def naive_greedy(X, quality, k, theta):
-    """The definition: add the item that maximises log det L_Y, recomputing every determinant."""
+def naive_greedy(X, quality, k, theta, bandwidth=None):
+    """The definition: add the item that maximises log det L_Y, recomputing every determinant.
+    With `bandwidth`, S is the RBF kernel exp(-||x - y||^2 / (2 h^2)) on the unit rows."""
     X = X.astype(np.float64)
     X = X / np.linalg.norm(X, axis=1, keepdims=True)
     r = (quality - quality.min()) / (quality.max() - quality.min())
     q = np.exp(theta / (2 * (1 - theta)) * r)
-    L = q[:, None] * (X @ X.T) * q[None, :]
+    if bandwidth is None:
+        S = X @ X.T
+    else:
+        S = np.exp(-((X[:, None, :] - X[None, :, :]) ** 2).sum(-1) / (2 * bandwidth ** 2))
+    L = q[:, None] * S * q[None, :]
     chosen = []
     for _ in range(k):
         best, best_val = None, -np.inf
@@ -40,6 +46,21 @@ def test_identical_to_naive_greedy(seed):
     quality = rng.random(n)
     fast = greedy_map(X, quality, k, theta=theta)
     assert fast.tolist() == naive_greedy(X, quality, k, theta).tolist()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_rbf_kernel_identical_to_naive_greedy(seed):
+    rng = np.random.default_rng(100 + seed)
+    n, d, k = int(rng.integers(20, 120)), int(rng.integers(4, 32)), int(rng.integers(2, 16))
+    theta = float(rng.choice([0.0, 0.5, 0.9]))
+    X = rng.standard_normal((n, d)).astype(np.float32)
+    quality = rng.random(n)
+    Xn = X.astype(np.float64) / np.linalg.norm(X, axis=1, keepdims=True)
+    pair = np.sqrt(((Xn[:, None] - Xn[None]) ** 2).sum(-1))[np.triu_indices(n, 1)]
+    assert median_bandwidth(X) == pytest.approx(np.median(pair), rel=1e-5)
+    for h in (None, 0.5):
+        fast = greedy_map(X, quality, k, theta=theta, kernel="rbf", bandwidth=h)
+        assert fast.tolist() == naive_greedy(X, quality, k, theta, bandwidth=h or np.median(pair)).tolist()
 
 
 def test_theta_zero_is_pure_diversity():
@@ -106,6 +127,10 @@ def test_bad_input_is_a_clear_error():
         greedy_map(X, np.ones(3), 2)
     with pytest.raises(ValueError, match="k=0"):
         greedy_map(X, np.ones(4), 0)
+    with pytest.raises(ValueError, match="kernel='gauss': must be one of cosine, rbf"):
+        greedy_map(X, np.ones(4), 2, kernel="gauss")
+    with pytest.raises(ValueError, match="bandwidth=-1: must be > 0"):
+        greedy_map(X, np.ones(4), 2, kernel="rbf", bandwidth=-1)
 
 
 def test_cluster_quotas_proportional_with_one_each():

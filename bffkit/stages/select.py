@@ -52,8 +52,9 @@ class SelectResult(StageResult):
 
 
 def select_round(store, data: RoundData, k: int, *, theta: float = 0.7, labels: np.ndarray | None = None,
-                 seed: int = 0, quality: np.ndarray | None = None,
-                 head_share: float = 0.0, variant: str | None = None) -> tuple[np.ndarray, SelectResult]:
+                 seed: int = 0, quality: np.ndarray | None = None, head_share: float = 0.0,
+                 variant: str | None = None, kernel: str = "cosine",
+                 bandwidth: float | None = None) -> tuple[np.ndarray, SelectResult]:
     """The DPP selection for a round (cluster-aware when `labels` are given); stored.
 
     `quality` overrides the stored per-image quality (e.g. blended with a preference head).
@@ -65,7 +66,8 @@ def select_round(store, data: RoundData, k: int, *, theta: float = 0.7, labels: 
     candidates = data.selectable
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", SelectionWarning)
-        sel = select(data.X, quality, k, theta=theta, clusters=labels, candidates=candidates)
+        sel = select(data.X, quality, k, theta=theta, clusters=labels, candidates=candidates, kernel=kernel,
+                     bandwidth=bandwidth)
     idx = sel.indices
     rng = np.random.default_rng(seed)
     random_vendi = float(np.mean([vendi_score(data.X[rng.choice(len(data), len(idx), replace=False)])
@@ -77,7 +79,8 @@ def select_round(store, data: RoundData, k: int, *, theta: float = 0.7, labels: 
     figures = dict(k=k, n_selected=len(idx), theta=theta, vendi=round(sel.vendi, 4),
                    random_vendi=round(random_vendi, 4), mean_quality=round(sel.mean_quality, 4),
                    defect_share=sel_defect, pool_defect_share=pool_defect, n_excluded=int((~candidates).sum()))
-    metrics = {**figures, "cluster_aware": labels is not None, "warnings": [str(w.message) for w in caught]}
+    metrics = {**figures, "cluster_aware": labels is not None, "kernel": kernel, "bandwidth": bandwidth,
+               "warnings": [str(w.message) for w in caught]}
     selection_id = store.save_selection(job_id=data.job_id, round=data.round, theta=theta, k=k,
                                         selected_ids=[data.image_ids[i] for i in idx], log_det=sel.log_det,
                                         vendi=sel.vendi, mean_quality=sel.mean_quality, metrics=metrics,
@@ -92,9 +95,11 @@ def selection_quality(store, data: RoundData, user_id: str) -> tuple[np.ndarray,
     return combined_quality(data.quality, data.X, head, data.requested), (head_weight(head) if head else 0.0)
 
 
-def selection_for_theta(data: RoundData, theta: float, k: int, labels=None) -> dict:
+def selection_for_theta(data: RoundData, theta: float, k: int, labels=None, *, kernel: str = "cosine",
+                        bandwidth: float | None = None) -> dict:
     """Selection summary at one theta, not stored: what the notebook's theta slider recomputes."""
-    sel = select(data.X, data.quality, k, theta=theta, clusters=labels, candidates=data.selectable)
+    sel = select(data.X, data.quality, k, theta=theta, clusters=labels, candidates=data.selectable, kernel=kernel,
+                 bandwidth=bandwidth)
     return {"indices": sel.indices, **sel.to_dict()}
 
 
@@ -104,7 +109,8 @@ def run(ctx: RunContext, round_number: int) -> SelectResult:
     labels = ctx.store.cluster_labels(data.job_id, data.image_ids) if cfg.select.cluster_aware else None
     quality, head_share = selection_quality(ctx.store, data, cfg.user_id)
     _, result = select_round(ctx.store, data, cfg.select_k, theta=cfg.select.theta, seed=ctx.seed(round_number),
-                             quality=quality, labels=labels, head_share=head_share)
+                             quality=quality, labels=labels, head_share=head_share, kernel=cfg.select.kernel,
+                             bandwidth=cfg.select.bandwidth)
     return result
 
 
