@@ -308,9 +308,9 @@ def feedback_howto(ctx: RunContext, round_number: int) -> str:
     import base64
     import io
 
-    data = ctx.round_data(round_number)
-    ids = [data.image_ids[i] for i in ctx.store.selected_indices(data.job_id, data.image_ids)]
-    paths = dict(zip(data.image_ids, data.paths))
+    job = ctx.job_id(round_number)
+    ids = ctx.store.selection(job)["selected_ids"]  # no embeddings needed: the stored ids and their files
+    paths = _round_frame(ctx, round_number).set_index("id")["path"]
     items = [{"uri": fg.thumbnail_uri(ctx.store.workspace / paths[i]), "caption": i} for i in ids]
     buf = io.StringIO()
     pd.DataFrame({"image_id": ids, "feedback_type": "", "rating": "", "comment": ""}).to_csv(buf, index=False)
@@ -402,9 +402,7 @@ def feedback_grid(ctx: RunContext, round_number: int):
     """The 👍 / 👎 grid over the round's selected images (each click stored at once)."""
     from .widgets import FeedbackGrid
 
-    data = ctx.round_data(round_number)
-    selected = ctx.store.selected_indices(data.job_id, data.image_ids)
-    ids = [data.image_ids[i] for i in selected]
+    ids = ctx.store.selection(ctx.job_id(round_number))["selected_ids"]
     return FeedbackGrid(ctx.store.workspace, ids, user_id=ctx.config.user_id,
                         threshold=ctx.config.feedback.outlier_threshold,
                         captions=captions(_round_frame(ctx, round_number)))
