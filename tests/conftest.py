@@ -6,6 +6,11 @@ from pathlib import Path
 
 import pytest
 
+# One BLAS / torch thread per process, here and in every job, kernel and server a test starts (set
+# before numpy loads): on this 2-core machine a 2-thread main job is slower (`bench loop`: 23 s
+# against 31 s), and jobs side by side then share the cores. Benchmarks pin their own threads.
+for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 # Tests never download: the hub fails at once instead of retrying a network that is not there
 # (read when huggingface_hub is imported, so before bffkit is)
 os.environ["HF_HUB_OFFLINE"] = "1"

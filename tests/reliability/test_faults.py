@@ -22,11 +22,12 @@ COUNTED = ("generated_images", "image_embeddings", "user_feedback", "dpp_selecti
 pytestmark = pytest.mark.slow
 
 
-def config_file(tmp_path: Path) -> Path:
-    """The tiny config at two rounds of 36 specs: long enough stages to be killed inside."""
+def config_file(tmp_path: Path, rounds: int = 2) -> Path:
+    """The tiny config at `rounds` rounds of 36 specs: long enough stages to be killed inside."""
     data = yaml.safe_load(TINY.read_text())
     data["generate"]["target_count"] = 18
-    path = tmp_path / "faults.yaml"
+    data["rounds"] = rounds
+    path = tmp_path / f"faults-{rounds}.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
 
@@ -66,23 +67,35 @@ def state(ws: Path) -> dict:
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("faults")
-    config = config_file(tmp)
-    run_to_end(config, tmp / "reference")
-    return config, state(tmp / "reference")
+def references(tmp_path_factory):
+    """{rounds: (config, the state of an uninterrupted run)}, each run once, when first asked for."""
+    tmp, done = tmp_path_factory.mktemp("faults"), {}
+
+    def reference(rounds: int = 2):
+        if rounds not in done:
+            config = config_file(tmp, rounds)
+            run_to_end(config, tmp / f"reference-{rounds}")
+            done[rounds] = config, state(tmp / f"reference-{rounds}")
+        return done[rounds]
+    return reference
 
 
-# (stage to kill inside, the progress line after which it is running, how the main job runs)
-MOMENTS = [("generate", "round 2 · prompts:", "--no-notebooks"), ("embed", "round 1 · generate:", "--no-notebooks"),
-           ("feedback", "round 1 · coverage:", "--no-notebooks"),
-           # the notebook main job (the default): the kill takes papermill's kernel down with it
-           ("embed", "round 1 · generate:", "--notebooks")]
+@pytest.fixture(scope="module")
+def reference(references):
+    return references(2)
 
 
-@pytest.mark.parametrize("stage, after, mode", MOMENTS, ids=[f"{m[0]}{m[2].removeprefix('-')}" for m in MOMENTS])
-def test_kill_9_mid_stage_then_rerun_ends_like_an_uninterrupted_run(stage, after, mode, reference, tmp_path):
-    config, expected = reference
+# (stage to kill inside, the progress line after which it is running, how the main job runs, rounds)
+MOMENTS = [("generate", "round 2 · prompts:", "--no-notebooks", 2), ("embed", "round 1 · generate:", "--no-notebooks", 2),
+           ("feedback", "round 1 · coverage:", "--no-notebooks", 2),
+           # the notebook main job (the default): the kill takes papermill's kernel down with it; one
+           # round, as every notebook stage's kernel is a fresh process and round 2 would only repeat them
+           ("embed", "round 1 · generate:", "--notebooks", 1)]
+
+
+@pytest.mark.parametrize("stage, after, mode, rounds", MOMENTS, ids=[f"{m[0]}{m[2].removeprefix('-')}" for m in MOMENTS])
+def test_kill_9_mid_stage_then_rerun_ends_like_an_uninterrupted_run(stage, after, mode, rounds, references, tmp_path):
+    config, expected = references(rounds)
     ws = tmp_path / "ws"
     proc = bffkit("run", *flags(mode), "--config", str(config), "--workspace", str(ws),
                   "--reports", str(tmp_path / "reports"))

@@ -2,17 +2,34 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
+from ..conftest import ROOT
+
 pytestmark = pytest.mark.slow
+PERSONAS = ("minimalist", "maximalist")
 
 
-@pytest.mark.parametrize("persona", ["minimalist", "maximalist"])
-def test_loop_learns_each_personas_taste_without_losing_coverage(cli, persona):
-    code, out, err = cli("bench", "loop", "--persona", persona, "--json")
-    assert code == 0, err
-    doc = json.loads(out)
+@pytest.fixture(scope="module")
+def loops():
+    """{persona: `bffkit bench loop --json`}, the two loops at once (each in its own scratch workspace)."""
+    procs = {p: subprocess.Popen([sys.executable, "-m", "bffkit", "bench", "loop", "--persona", p, "--json"], cwd=ROOT,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for p in PERSONAS}
+    out = {}
+    for persona, proc in procs.items():
+        stdout, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, err
+        out[persona] = json.loads(stdout)
+    return out
+
+
+@pytest.mark.parametrize("persona", PERSONAS)
+def test_loop_learns_each_personas_taste_without_losing_coverage(loops, persona):
+    doc = loops[persona]
     rounds = doc["rounds"]
     assert doc["persona"] == persona and [r["round"] for r in rounds] == [1, 2, 3]
     # Issue 6: round 3 thumbs-up >= round 1 + 25 points, coverage >= round 1 - 0.02. Measured with
