@@ -67,11 +67,12 @@ def k_center_greedy(X: np.ndarray, quality: np.ndarray, k: int, *, clusters=None
 
 
 def dpp(theta: float = 0.7, cluster_aware: bool = True, *, kernel: str = "cosine",
-        bandwidth: float | None = None) -> Selector:
-    """The greedy MAP DPP as a selector (cluster quotas when labels are given and `cluster_aware`)."""
+        bandwidth: float | None = None, min_distance: float | None = None) -> Selector:
+    """The greedy MAP DPP as a selector (cluster quotas when labels are given and `cluster_aware`);
+    its defaults are :func:`bffkit.dpp.greedy_map`'s, the run config's are in ``select``."""
     def selector(X, quality, k, *, clusters=None, seed: int = 0):
         return greedy_map(X, quality, k, theta=theta, clusters=clusters if cluster_aware else None, kernel=kernel,
-                          bandwidth=bandwidth)
+                          bandwidth=bandwidth, min_distance=min_distance)
     return selector
 
 
@@ -120,13 +121,17 @@ def compare_selections(X: np.ndarray, quality: np.ndarray, k: int, *, candidates
                        defects: Sequence[str | None] | None = None,
                        targets: Mapping[tuple[str, str], float] | None = None,
                        methods: Mapping[str, Selector] | None = None, seed: int = 0,
-                       random_repeats: int = 20) -> pd.DataFrame:
+                       random_repeats: int = 20, selections: Mapping[str, np.ndarray] | None = None,
+                       scores: Mapping[str, np.ndarray] | None = None) -> pd.DataFrame:
     """One row per method on the same candidates: ``vendi``, ``values_covered`` (with `detected`),
     ``coverage`` (the subset's coverage score against `targets`), ``defect_share`` (with
     `defects`, the sketch backend's), ``mean_quality``, ``min_distance`` and ``seconds``.
 
-    `methods` defaults to the shipped DPP (θ 0.7, cluster quotas) and :data:`SELECTORS`. The
+    `methods` defaults to :func:`dpp` at its defaults and :data:`SELECTORS`. The
     random methods are averaged over `random_repeats` seeds (seed, seed + 1, ...).
+    `selections` ({name: indices into all rows}) are subsets made already, e.g. the stored one:
+    measured the same way, first, with no seconds. `scores` ({column: one value per row}, e.g. the
+    preference head's P(liked)) add their mean over each subset as a column.
     """
     from .coverage import measure_coverage
 
@@ -135,7 +140,24 @@ def compare_selections(X: np.ndarray, quality: np.ndarray, k: int, *, candidates
     methods = dict(methods) if methods is not None else {"DPP θ 0.7": dpp(0.7), **SELECTORS}
     quality = np.asarray(quality, dtype=np.float64)
     defect = None if defects is None else np.array([d is not None for d in defects])
-    rows = []
+
+    def measured(idx: np.ndarray, seconds: float) -> dict:
+        idx = np.asarray(idx, dtype=int)
+        m = {"n": len(idx), "vendi": vendi_score(np.asarray(X)[idx]),
+             "mean_quality": float(quality[idx].mean()) if len(idx) else float("nan"),
+             "min_distance": min_pairwise_distance(np.asarray(X)[idx]), "seconds": seconds}
+        if detected is not None:
+            subset = [detected[i] for i in idx]
+            m["values_covered"] = values_covered(subset)
+            if targets is not None:
+                m["coverage"] = measure_coverage(detected, subset, targets).score_selected
+        if defect is not None:
+            m["defect_share"] = float(defect[idx].mean()) if len(idx) else float("nan")
+        for column, values in (scores or {}).items():
+            m[column] = float(np.asarray(values, dtype=np.float64)[idx].mean()) if len(idx) else float("nan")
+        return m
+
+    rows = [{"method": name, **measured(idx, float("nan")), "repeats": 1} for name, idx in (selections or {}).items()]
     for name, selector in methods.items():
         repeats = random_repeats if selector in (random_subset, stratified_random) else 1
         measures = []
@@ -144,22 +166,11 @@ def compare_selections(X: np.ndarray, quality: np.ndarray, k: int, *, candidates
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", SelectionWarning)
                 idx = select_with(selector, X, quality, k, candidates=candidates, clusters=clusters, seed=seed + r)
-            seconds = time.perf_counter() - t
-            m = {"n": len(idx), "vendi": vendi_score(np.asarray(X)[idx]),
-                 "mean_quality": float(quality[idx].mean()) if len(idx) else float("nan"),
-                 "min_distance": min_pairwise_distance(np.asarray(X)[idx]), "seconds": seconds}
-            if detected is not None:
-                subset = [detected[i] for i in idx]
-                m["values_covered"] = values_covered(subset)
-                if targets is not None:
-                    m["coverage"] = measure_coverage(detected, subset, targets).score_selected
-            if defect is not None:
-                m["defect_share"] = float(defect[idx].mean()) if len(idx) else float("nan")
-            measures.append(m)
+            measures.append(measured(idx, time.perf_counter() - t))
         row = {"method": name, **pd.DataFrame(measures).mean(numeric_only=True).to_dict(), "repeats": repeats}
         row["n"] = int(round(row["n"]))
         rows.append(row)
     order = ["method", "n", "vendi", "values_covered", "coverage", "defect_share", "mean_quality", "min_distance",
              "seconds", "repeats"]
     table = pd.DataFrame(rows)
-    return table[[c for c in order if c in table.columns]]
+    return table[[c for c in order if c in table.columns] + list(scores or {})]

@@ -76,6 +76,9 @@ class ClusterConfig(Section):
     k_min: Annotated[int, interval(2, 50)] = 3
     k_max: Annotated[int, interval(2, 50)] = 8
     silhouette_sample: Annotated[int, interval(100, 1_000_000)] = 5000
+    # cosine at or above which two images of one cluster are the same design (the worse one is not
+    # offered to selection); 1: identical embeddings only
+    near_duplicate: Annotated[float, interval(0, 1, closed="right")] = 0.95
 
     @model_validator(mode="after")
     def _ordered(self) -> ClusterConfig:
@@ -89,12 +92,16 @@ class ClusterConfig(Section):
 
 
 class SelectConfig(Section):
-    theta: Annotated[float, interval(0, 1, closed="left")] = 0.7
+    # 0.5: on the demo's pools the least quality weight at which the DPP is as varied as k-center
+    # greedy with half the pool's defects (docs/selection.md); greedy_map's own default stays 0.7
+    theta: Annotated[float, interval(0, 1, closed="left")] = 0.5
     cluster_aware: bool = True
     k: Annotated[int, interval(1, 100_000)] | None = None  # None: the generate target count
-    # the DPP's similarity: cosine (the shipped default) or rbf on cosine distance (docs/selection.md)
-    kernel: Literal["cosine", "rbf"] = "cosine"
+    # the DPP's similarity: rbf on cosine distance (the default, measured in docs/selection.md) or cosine
+    kernel: Literal["cosine", "rbf"] = "rbf"
     bandwidth: Annotated[float, interval(0, 2, closed="right")] | None = None  # rbf h; None: median heuristic
+    # stop before an image closer than this cosine distance (1 - cos) to one already selected; None: no stop
+    min_distance: Annotated[float, interval(0, 2, closed="right")] | None = None
 
 
 class CoverageConfig(Section):

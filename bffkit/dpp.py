@@ -1,7 +1,8 @@
 """Stage 5: diverse, high-quality selection with a Determinantal Point Process.
 
-The kernel is ``L = Diag(q) S Diag(q)``: ``S`` the cosine similarity of the (normalised)
-embeddings, ``q = exp(alpha r)`` with ``r`` the quality scaled to [0, 1] and
+The kernel is ``L = Diag(q) S Diag(q)``: ``S`` the similarity of the (normalised) embeddings
+(cosine, or RBF on cosine distance), ``q = exp(alpha r)`` with ``r`` the quality on [0, 1]
+(:func:`quality_scale`: as it is when it lies there, else min-max scaled) and
 ``alpha = theta / (2 (1 - theta))``. ``theta = 0`` ignores quality (pure diversity); theta
 towards 1 turns the selection into top-k by quality.
 
@@ -53,8 +54,20 @@ def quality_weights(quality: np.ndarray, theta: float) -> tuple[np.ndarray, floa
     span = float(quality.max() - quality.min()) if quality.size else 0.0
     if quality.size and span == 0 and theta > 0:
         warnings.warn("quality is constant; the selection is by diversity alone", SelectionWarning, stacklevel=3)
-    r = (quality - quality.min()) / span if span > 0 else np.zeros_like(quality)
-    return 2 * alpha * r, 2 * alpha
+    return 2 * alpha * quality_scale(quality), 2 * alpha
+
+
+def quality_scale(quality: np.ndarray) -> np.ndarray:
+    """``r`` in [0, 1]: quality already on [0, 1] as it is, any other range min-max scaled.
+
+    A score on [0, 1] (stage 3's, a probability) means the same in every pool: when every
+    candidate is good, r varies little and diversity decides. Min-max scaling it would stretch
+    the differences of such a pool, noise included, over the whole range."""
+    quality = np.asarray(quality, dtype=np.float64)
+    if not quality.size or (quality.min() >= 0 and quality.max() <= 1):
+        return quality
+    span = float(quality.max() - quality.min())
+    return (quality - quality.min()) / span if span > 0 else np.zeros_like(quality)
 
 
 def normalised_rows(X: np.ndarray) -> np.ndarray:
@@ -117,7 +130,7 @@ def rbf_gamma(X: np.ndarray, bandwidth: float | None) -> float:
 
 def greedy_map(X: np.ndarray, quality: np.ndarray, k: int, theta: float = 0.7,
                clusters: np.ndarray | None = None, eps: float = EPS, *, kernel: str = "cosine",
-               bandwidth: float | None = None) -> np.ndarray:
+               bandwidth: float | None = None, min_distance: float | None = None) -> np.ndarray:
     """Greedy MAP selection of up to `k` rows of `X`; their indices in selection order.
 
     `kernel` is the similarity ``S``: ``cosine`` (the Gram matrix of the unit rows; rewards
@@ -130,11 +143,18 @@ def greedy_map(X: np.ndarray, quality: np.ndarray, k: int, theta: float = 0.7,
     everything already selected, so diversity holds across clusters too. A cluster whose
     candidates are spent passes its remaining quota on.
 
-    Fewer than `k` come back (with a :class:`SelectionWarning`) when ``k > N`` or when every
-    remaining candidate lies in the span of the selection (``k`` above the kernel's rank).
+    `min_distance` (cosine distance, ``1 - cos``) rules out every candidate closer than that to an
+    image already selected, so the selection stops early when the pool has nothing that far from
+    it; its minimum pairwise distance is then at least `min_distance`.
+
+    Fewer than `k` come back (with a :class:`SelectionWarning`) when ``k > N``, when every
+    remaining candidate lies in the span of the selection (``k`` above the kernel's rank) or
+    within `min_distance` of it.
     """
     if kernel not in KERNELS:
         raise ValueError(f"kernel={kernel!r}: must be one of {', '.join(KERNELS)}")
+    if min_distance is not None and not 0 <= min_distance <= 2:
+        raise ValueError(f"min_distance={min_distance}: must be a cosine distance in [0, 2]")
     X = normalised_rows(X)
     n = X.shape[0]
     gamma = 2.0 * rbf_gamma(X, bandwidth) if kernel == "rbf" else None  # S = exp(gamma (cos - 1))
@@ -171,15 +191,17 @@ def greedy_map(X: np.ndarray, quality: np.ndarray, k: int, theta: float = 0.7,
             closed = None  # the open clusters are spent: their quota passes to the others
             j = _pick(s, q2, w, closed, eps, gain)
         if j is None:
-            warnings.warn(f"only {len(selected)} of {k} items are linearly independent in the kernel "
-                          f"(k exceeds its numerical rank); returning {len(selected)}",
+            reason = (f"every other item is within min_distance={min_distance:g} of the selection"
+                      if min_distance else "k exceeds the kernel's numerical rank")
+            warnings.warn(f"only {len(selected)} of {k} items selected ({reason}); returning {len(selected)}",
                           SelectionWarning, stacklevel=2)
             break
         t = len(selected)
         selected.append(j)
         # e = (S[j, :] - C[:t, j] . C[:t, :]) / sqrt(s_j): the new Cholesky row, then s -= e^2
         row = C[t]
-        np.dot(X, X[j], out=row)
+        np.dot(X, X[j], out=row)  # cosine to the pick
+        too_close = row > 1.0 - min_distance if min_distance else None
         if gamma is not None:
             row -= 1.0
             row *= gamma
@@ -191,6 +213,8 @@ def greedy_map(X: np.ndarray, quality: np.ndarray, k: int, theta: float = 0.7,
         np.square(row, out=proj)
         s -= proj
         s[j] = -np.inf
+        if too_close is not None:
+            s[too_close] = -np.inf  # within min_distance of the pick: out
         if closed is not None:
             c = int(clusters[j])
             remaining[c] -= 1
@@ -262,7 +286,7 @@ class Selection:
 
 def select(X: np.ndarray, quality: np.ndarray, k: int, theta: float = 0.7,
            clusters: np.ndarray | None = None, candidates: np.ndarray | None = None, *, kernel: str = "cosine",
-           bandwidth: float | None = None) -> Selection:
+           bandwidth: float | None = None, min_distance: float | None = None) -> Selection:
     """:func:`greedy_map` plus the measures stored with a selection.
 
     `candidates` (a boolean mask over the rows) limits the picks to those rows -- the images not
@@ -279,21 +303,22 @@ def select(X: np.ndarray, quality: np.ndarray, k: int, theta: float = 0.7,
                           "selecting from all rows", SelectionWarning, stacklevel=2)
             candidates = None
     if candidates is None or candidates.all():  # no row subset: X is not copied (1M x 512 is 2 GB)
-        idx = greedy_map(X, quality, k, theta=theta, clusters=clusters, kernel=kernel, bandwidth=bandwidth)
+        idx = greedy_map(X, quality, k, theta=theta, clusters=clusters, kernel=kernel, bandwidth=bandwidth,
+                         min_distance=min_distance)
     else:
         rows = np.flatnonzero(candidates)
         idx = rows[greedy_map(np.asarray(X)[rows], quality[rows], k, theta=theta,
                               clusters=None if clusters is None else np.asarray(clusters)[rows], kernel=kernel,
-                              bandwidth=bandwidth)]
+                              bandwidth=bandwidth, min_distance=min_distance)]
     return Selection(indices=idx, theta=float(theta), k=int(k), log_det=log_det_diversity(X[idx]) if len(idx) else 0.0,
                      vendi=vendi_score(X[idx]), mean_quality=float(quality[idx].mean()) if len(idx) else float("nan"))
 
 
 def theta_sweep(X: np.ndarray, quality: np.ndarray, k: int, thetas: Sequence[float] = (0, .3, .5, .7, .8, .9, .95, .99),
                 clusters: np.ndarray | None = None, candidates: np.ndarray | None = None, *, kernel: str = "cosine",
-                bandwidth: float | None = None) -> list[dict]:
+                bandwidth: float | None = None, min_distance: float | None = None) -> list[dict]:
     """The diversity / quality frontier: one :class:`Selection` summary per theta."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SelectionWarning)
         return [select(X, quality, k, theta=t, clusters=clusters, candidates=candidates, kernel=kernel,
-                       bandwidth=bandwidth).to_dict() for t in thetas]
+                       bandwidth=bandwidth, min_distance=min_distance).to_dict() for t in thetas]

@@ -181,8 +181,13 @@ def head_features(X: np.ndarray, attributes: Sequence[Mapping[str, str]] | None,
 
 def combined_quality(quality: np.ndarray, X: np.ndarray, head: PreferenceHead | None,
                      attributes: Sequence[Mapping[str, str]] | None = None) -> np.ndarray:
-    """Selection quality: stage 3's quality (the calibrated alignment), blended with the preference
-    head when it has earned it."""
+    """Selection quality: stage 3's quality times the head's P(liked) once the head has earned it,
+    ``q * P(liked) ** (2 lam)`` with ``lam`` = :func:`head_weight` (at most 0.5: then the two weigh
+    the same, "worth showing and liked").
+
+    A factor, not an average: an image likely smudged or off its prompt stays low however much the
+    head would like its attributes (averaging let a liked defect in at half of quality), and the
+    head's pull does not depend on how spread stage 3's quality is."""
     quality = np.asarray(quality, dtype=np.float64)
     lam = head_weight(head) if head is not None else 0.0
     if lam == 0:
@@ -190,7 +195,7 @@ def combined_quality(quality: np.ndarray, X: np.ndarray, head: PreferenceHead | 
     F = head_features(X, attributes)
     if len(head.weights) != F.shape[1]:  # a head from an older feature layout: refitted on the next feedback
         return quality
-    return (1 - lam) * quality + lam * head.predict(F)
+    return quality * np.power(head.predict(F), 2 * lam)
 
 
 # --------------------------------------------------------------------------- posteriors and steering

@@ -28,8 +28,15 @@
   model separates the two (``MIN_MATCH_AUC``); a model that cannot tell near misses but does
   tell other prompts gates at ``ALIGNMENT_GATE``, and one that tells neither does not gate: it
   would put about half of any pool under the line by chance.
-- Quality for selection: the calibrated alignment (the preference head joins it once feedback
-  learning exists).
+- Quality for selection (:func:`image_quality`): the probability that an image is worth showing,
+  ``P(on its prompt rather than a near miss) * P(not an artefact)``. The calibrated alignment
+  above says "its prompt rather than another sketch's": that is easy, so it saturates (>= 0.998 for
+  every candidate of the demo) and min-max scaling in selection would stretch its noise over the
+  whole quality range. The near-miss line is the hard comparison: ``sigmoid(a_nm (cos - cos_nm))``
+  with the slope and the line of the near-miss fit, 0.5 on the line and spread over the pool.
+  Where the model does not tell near misses it falls back to the calibrated alignment, and the
+  artefact factor is left out where the model cannot tell artefacts. The preference head joins it
+  once it beats chance (:func:`bffkit.learning.combined_quality`).
 """
 
 from __future__ import annotations
@@ -134,6 +141,7 @@ class AlignmentCalibration:
     artefact_auc: float | None = None  # how well the model separates artefacts from clean sketches
     near_miss_cos: float | None = None  # the cosine where its own prompt and a near miss are even
     near_miss_auc: float | None = None  # how well the model separates its own prompt from a near miss
+    near_miss_a: float | None = None  # the near-miss line's slope: its log-odds per unit of cosine
 
     def __call__(self, cos: np.ndarray) -> np.ndarray:
         return _sigmoid(self.a * np.asarray(cos, float) + self.b)
@@ -147,7 +155,7 @@ class AlignmentCalibration:
     def complete(self) -> bool:
         """Whether every map was fitted (calibrations stored before the artefact or near-miss map
         existed lack them)."""
-        return self.artefact_auc is not None and self.near_miss_auc is not None
+        return self.artefact_auc is not None and self.near_miss_auc is not None and self.near_miss_a is not None
 
     @property
     def alignment_gate(self) -> float | None:
@@ -159,6 +167,18 @@ class AlignmentCalibration:
         return ALIGNMENT_GATE if self.gates_alignment else None
 
     @property
+    def tells_near_misses(self) -> bool:
+        return (self.near_miss_a is not None and self.near_miss_cos is not None
+                and (self.near_miss_auc or 0.0) >= MIN_MATCH_AUC)
+
+    def on_prompt(self, cos: np.ndarray) -> np.ndarray:
+        """P(the image shows its prompt rather than a near miss of it); the calibrated alignment
+        where the model does not tell near misses."""
+        if not self.tells_near_misses:
+            return self(cos)
+        return _sigmoid(self.near_miss_a * (np.asarray(cos, float) - self.near_miss_cos))
+
+    @property
     def detects_artefacts(self) -> bool:
         return self.artefact_a is not None and (self.artefact_auc or 0.0) >= MIN_ARTEFACT_AUC
 
@@ -167,6 +187,15 @@ class AlignmentCalibration:
         if not self.detects_artefacts:
             return None
         return _sigmoid(self.artefact_a * np.asarray(evidence, float) + self.artefact_b)
+
+
+def image_quality(calibration: AlignmentCalibration, cos: np.ndarray, artefact: np.ndarray | None = None) -> np.ndarray:
+    """Selection quality in [0, 1]: P(on its prompt rather than a near miss) * P(not an artefact)
+    (`artefact` None: the model cannot tell artefacts, the factor is 1). See the module docstring."""
+    quality = calibration.on_prompt(cos)
+    if artefact is not None:
+        quality = quality * (1.0 - np.nan_to_num(np.asarray(artefact, float), nan=0.0))
+    return quality
 
 
 def calibrate_alignment(embedder, n: int = 400, seed: int = 2024) -> AlignmentCalibration:
@@ -210,4 +239,4 @@ def calibrate_alignment(embedder, n: int = 400, seed: int = 2024) -> AlignmentCa
                                 match_auc=round(auc(pos, neg), 4), artefact_a=art_a, artefact_b=art_b,
                                 artefact_auc=round(auc(faulty_ev, clean_ev), 4),
                                 near_miss_cos=-near_b / near_a if near_a > 0 else None,
-                                near_miss_auc=round(auc(pos, near), 4))
+                                near_miss_auc=round(auc(pos, near), 4), near_miss_a=near_a if near_a > 0 else None)

@@ -129,17 +129,33 @@ def embed_view(ctx: RunContext, round_number: int) -> list:
     tags = ctx.store.image_tags(ctx.model_id, images["id"].tolist())
     import plotly.graph_objects as go
 
-    fig = go.Figure([go.Histogram(x=tags["alignment"], name="calibrated alignment", opacity=0.7, nbinsx=20),
+    fig = go.Figure([go.Histogram(x=tags["quality"], name="quality (what selection weighs)", opacity=0.7, nbinsx=20),
                      go.Histogram(x=tags["adherence"], name="adherence", opacity=0.7, nbinsx=20)])
-    fig.update_layout(barmode="overlay", title=f"Round {round_number}: alignment and adherence ({ctx.model_id})",
+    fig.update_layout(barmode="overlay", title=f"Round {round_number}: quality and adherence ({ctx.model_id})",
                       height=340)
-    rows = tags.merge(images[["id", "prompt"]], left_on="image_id", right_on="id")
-    table = pd.DataFrame({"image": rows["image_id"].str[-5:], "alignment": rows["alignment"],
-                          "artefact": rows["artefact"],
+    rows = tags.merge(images[["id", "prompt", "path"]], left_on="image_id", right_on="id")
+    table = pd.DataFrame({"image": rows["image_id"].str[-5:], "quality": rows["quality"],
+                          "alignment": rows["alignment"], "artefact": rows["artefact"],
                           "clip_score": rows["clip_score"], "adherence": rows["adherence"],
                           "detected": [", ".join(f"{a}={t['value']}" for a, t in d.items())
                                        for d in rows["detected"]]})
-    return [fig, fg.table_html(table.sort_values("alignment", ascending=False), max_rows=15)]
+    exact = {r["image_id"]: r["duplicate_of"] for r in rows.to_dict("records") if isinstance(r["duplicate_of"], str)}
+    head = (f"<p><b>Quality</b> is P(the image shows its prompt rather than a near miss) × P(not smudged or "
+            f"cropped); <b>alignment</b> is P(its prompt rather than another image's), which nearly every image "
+            f"passes. {len(exact)} exact duplicates (the same bytes as an earlier image) are left out of "
+            f"selection.</p>")
+    return [fig, head, *duplicate_grids(ctx, exact, dict(zip(rows["image_id"], rows["path"])), "exact duplicates"),
+            fg.table_html(table.sort_values("quality", ascending=False), max_rows=15)]
+
+
+def duplicate_grids(ctx: RunContext, duplicate_of: dict[str, str], paths: dict[str, str], what: str,
+                    limit: int = 12) -> list:
+    """Each duplicate beside the image it repeats (the one kept), for the embed and cluster pages."""
+    if not duplicate_of:
+        return []
+    items = [{"uri": fg.thumbnail_uri(ctx.store.workspace / paths[i]), "caption": f"{label} {i[-5:]}"}
+             for dup, kept in list(duplicate_of.items())[:limit] for i, label in ((kept, "kept"), (dup, "left out"))]
+    return [fg.image_grid_html(items, title=f"{len(duplicate_of)} {what}: each beside the image kept", columns=8)]
 
 
 def cluster_view(ctx: RunContext, round_number: int, *, seed: int = 0) -> list:
@@ -163,7 +179,11 @@ def cluster_view(ctx: RunContext, round_number: int, *, seed: int = 0) -> list:
     table = pd.DataFrame([{"style profile": p["name"], "size": p["size"],
                            "dominant values": ", ".join(f"{a['value']} ({a['share']:.0%}, lift {a['lift']:.1f})"
                                                         for a in p["attributes"][:4])} for p in profiles])
-    return [("map", fmap), sil, fg.table_html(table)]
+    near = ctx.store.near_duplicates(job)
+    note = (f"<p>{len(near)} near duplicates (cosine ≥ {metrics.get('near_duplicate', ctx.config.cluster.near_duplicate):g} "
+            f"to a better image of their style profile) are left out of selection.</p>")
+    return [("map", fmap), sil, fg.table_html(table), note,
+            *duplicate_grids(ctx, near, dict(zip(data.image_ids, data.paths)), "near duplicates")]
 
 
 def select_view(ctx: RunContext, round_number: int) -> list:
@@ -178,17 +198,19 @@ def select_view(ctx: RunContext, round_number: int) -> list:
     labels = ctx.store.cluster_labels(job, data.image_ids)
     sel_cfg = ctx.config.select
     sweep = theta_sweep(data.X, data.quality, int(row["k"]), clusters=labels, candidates=data.selectable,
-                        kernel=sel_cfg.kernel, bandwidth=sel_cfg.bandwidth)
+                        kernel=sel_cfg.kernel, bandwidth=sel_cfg.bandwidth, min_distance=sel_cfg.min_distance)
     compared = compare_selections(
         data.X, data.quality, int(row["k"]), candidates=data.selectable, clusters=labels, detected=data.detected,
         defects=data.defects if data.backend == "sketch" else None, seed=ctx.seed(round_number),
         methods={f"DPP θ {sel_cfg.theta:g} ({sel_cfg.kernel})": dpp(sel_cfg.theta, labels is not None,
-                                                                    kernel=sel_cfg.kernel, bandwidth=sel_cfg.bandwidth),
-                 **SELECTORS})
+                                                                    kernel=sel_cfg.kernel, bandwidth=sel_cfg.bandwidth,
+                                                                    min_distance=sel_cfg.min_distance),
+                 **SELECTORS}, selections={"stored selection": selected})
+    rank = {int(i): r for r, i in enumerate(selected, start=1)}  # the greedy's pick order, as stored
     grids = []
     for name, rows in selected_by_profile(ctx, round_number, data):
         items = [{"uri": fg.thumbnail_uri(ctx.store.workspace / data.paths[i]),
-                  "caption": f"q {data.quality[i]:.2f}" + (f" · {data.defects[i]}" if data.defects[i] else "")}
+                  "caption": f"#{rank[i]} · q {data.quality[i]:.2f}" + (f" · {data.defects[i]}" if data.defects[i] else "")}
                  for i in rows]
         grids.append(fg.image_grid_html(items, title=f"{name} — {len(rows)} selected"))
     head = (f"<h3>Round {round_number}: {len(selected)} selected at θ={row['theta']:g}: Vendi {row['vendi_score']:.2f} "
@@ -198,8 +220,12 @@ def select_view(ctx: RunContext, round_number: int) -> list:
                if metrics.get("defect_share") is not None else "") + "</h3>")
     note = ("<p>The same candidates for every method (likely artefacts and off-prompt images left out); random "
             "methods averaged over 20 seeds. <i>values_covered</i>: distinct detected attribute values in the "
-            "subset; <i>min_distance</i>: cosine distance of its closest pair. Quality here is the stored "
-            "per-image score (calibrated alignment), without the preference head.</p>")
+            "subset; <i>min_distance</i>: cosine distance of its closest pair. <b>Quality</b> (q under each image, "
+            "the x axis above) is the probability that an image is worth showing: P(it shows its prompt rather "
+            "than a near miss, one with its category, colour or pattern changed) × P(it is not smudged or "
+            "cropped), from the embedding model's own calibration; here without the preference head, which "
+            "joins it in the stage once it beats chance (the <i>stored selection</i> row, what the stage kept, "
+            "includes it). #n is the order the greedy picked them in.</p>")
     return [head, fg.theta_sweep_figure(sweep, float(row["theta"]), baselines=compared),
             "<h3>The selection against the baselines</h3>", fg.table_html(compared.drop(columns="repeats")), note,
             *grids]
@@ -386,7 +412,7 @@ def theta_explorer(ctx: RunContext, round_number: int):
     def redraw(change=None):
         t = time.perf_counter()
         s = selection_for_theta(data, slider.value, ctx.config.select_k, labels, kernel=ctx.config.select.kernel,
-                                bandwidth=ctx.config.select.bandwidth)
+                                bandwidth=ctx.config.select.bandwidth, min_distance=ctx.config.select.min_distance)
         items = [{"uri": uris[i], "caption": f"q {data.quality[i]:.2f}"} for i in s["indices"]]
         out.clear_output(wait=True)
         with out:

@@ -33,7 +33,7 @@ BAD_CONFIGS = [
     ("generate.overgeneration", 5, "generate.overgeneration=5: must be in [2, 3]"),
     ("cluster.k_min", 6, "cluster: k_min=6 must be <= k_max=4"),
     ("rounds", "two", 'rounds="two": must be an integer'),
-    ("select.thetta", 0.5, "select: unknown field 'thetta'; did you mean 'theta'? allowed: theta, cluster_aware, k, kernel, bandwidth"),
+    ("select.thetta", 0.5, "select: unknown field 'thetta'; did you mean 'theta'? allowed: theta, cluster_aware, k, kernel, bandwidth, min_distance"),
     ("generate.backend", "midjourney",
      'generate.backend="midjourney": unknown backend; available: sketch, diffusers, openai'),
     ("request", "", "request=\"\": must not be empty; describe the design, e.g. 'red midi wrap dress'"),

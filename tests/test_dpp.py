@@ -14,7 +14,7 @@ def naive_greedy(X, quality, k, theta, bandwidth=None):
     With `bandwidth`, S is the RBF kernel exp(-||x - y||^2 / (2 h^2)) on the unit rows."""
     X = X.astype(np.float64)
     X = X / np.linalg.norm(X, axis=1, keepdims=True)
-    r = (quality - quality.min()) / (quality.max() - quality.min())
+    r = quality if 0 <= quality.min() and quality.max() <= 1 else (quality - quality.min()) / np.ptp(quality)
     q = np.exp(theta / (2 * (1 - theta)) * r)
     if bandwidth is None:
         S = X @ X.T
@@ -97,7 +97,7 @@ def test_exact_duplicates_never_both_selected():
 def test_k_above_rank_and_n_warns_and_returns_what_is_independent():
     rng = np.random.default_rng(4)
     X = rng.standard_normal((40, 8)).astype(np.float32)
-    with pytest.warns(SelectionWarning, match="linearly independent"):
+    with pytest.warns(SelectionWarning, match="numerical rank"):
         got = greedy_map(X, rng.random(40), 20)
     assert len(got) == 8 and len(set(got.tolist())) == 8
     with pytest.warns(SelectionWarning, match="exceeds the 5 items"):
@@ -194,3 +194,43 @@ def test_too_few_candidates_warns_and_selects_from_all_rows():
     np.testing.assert_array_equal(sel.indices, select(X, q, 10).indices)
     with pytest.raises(ValueError, match="candidates must be a boolean mask of length 30"):
         select(X, q, 10, candidates=mask[:5])
+
+
+def test_min_distance_keeps_every_pair_that_far_apart_and_stops_when_none_is_left():
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((300, 8)).astype(np.float32)
+    Xn = X / np.linalg.norm(X, axis=1, keepdims=True)
+    quality = rng.random(300)
+    free = greedy_map(X, quality, 40, kernel="rbf")
+    closest = 1 - (Xn[free] @ Xn[free].T)[np.triu_indices(40, 1)].max()
+    assert greedy_map(X, quality, 40, kernel="rbf", min_distance=0.0).tolist() == free.tolist()
+    apart = 2 * closest  # more than this pool offers for 40 picks
+    with pytest.warns(SelectionWarning, match="within min_distance"):
+        got = greedy_map(X, quality, 40, kernel="rbf", min_distance=apart)
+    assert 1 < len(got) < 40
+    assert 1 - (Xn[got] @ Xn[got].T)[np.triu_indices(len(got), 1)].max() >= apart - 1e-6
+    # up to the stop, the picks are the free greedy's picks (the rule only removes candidates)
+    assert got[0] == free[0]
+    with pytest.raises(ValueError, match=r"min_distance=3: must be a cosine distance in \[0, 2\]"):
+        greedy_map(X, quality, 5, min_distance=3)
+
+
+def test_quality_on_the_unit_interval_is_taken_as_it_is():
+    from bffkit.dpp import quality_scale
+
+    q = np.array([0.95, 0.97, 0.99])
+    assert quality_scale(q).tolist() == q.tolist()  # a good pool stays a good pool: diversity decides
+    np.testing.assert_allclose(quality_scale(np.array([2.0, 4.0, 6.0])), [0, 0.5, 1])  # other scales: min-max
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200, 64)).astype(np.float32)
+    narrow = 0.95 + 0.04 * rng.random(200)  # every candidate good
+    stretched = (narrow - narrow.min()) / np.ptp(narrow)  # the same ranking over [0, 1]
+
+    def picked(q, theta):
+        idx = greedy_map(X, q, 20, theta, kernel="rbf")
+        return vendi_score(X[idx]), narrow[idx].mean()
+
+    (v0, _), (v7, q7), (vs, qs), (_, top) = picked(narrow, 0), picked(narrow, 0.7), picked(stretched, 0.7), \
+        picked(narrow, 0.99)
+    # at theta 0.7 a spread of 0.04 costs almost no diversity; stretched, it is nearly top-k by quality
+    assert v7 >= 0.99 * v0 and vs < v7 and qs > q7 and qs >= top - 1e-3

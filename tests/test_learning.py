@@ -44,8 +44,12 @@ def test_head_reads_the_attribute_block_and_quality_blends_it():
     y = ((patterns == "floral") ^ (rng.random(240) < 0.1)).astype(int)
     head = PreferenceHead().fit(head_features(X[:160], attrs[:160]), y[:160])
     assert head.cv_auc > 0.8
-    q = combined_quality(np.full(80, 0.5), X[160:], head, attrs[160:])
+    q = combined_quality(np.full(80, 1.0), X[160:], head, attrs[160:])
     assert q[patterns[160:] == "floral"].mean() > q[patterns[160:] != "floral"].mean() + 0.2
+    # a factor on quality: a poor image (a likely defect) stays at or under its own quality, liked or not
+    poor = combined_quality(np.full(80, 0.2), X[160:], head, attrs[160:])
+    assert (poor <= 0.2 + 1e-12).all() and np.allclose(poor, 0.2 * q)
+    assert np.allclose(q, head.predict(head_features(X[160:], attrs[160:])) ** (2 * head_weight(head)))
     stale = PreferenceHead(weights=np.ones(32, np.float32), cv_auc=0.9, n=100)  # an older, embedding-only layout
     assert (combined_quality(np.full(80, 0.5), X[160:], stale, attrs[160:]) == 0.5).all()
 

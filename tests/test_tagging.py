@@ -174,6 +174,22 @@ def test_the_off_prompt_gate_is_the_near_miss_line_where_the_model_tells_near_mi
     assert dataclasses.replace(cal, near_miss_cos=None, near_miss_auc=None).alignment_gate == ALIGNMENT_GATE
 
 
+def test_quality_is_the_near_miss_odds_times_not_an_artefact():
+    from bffkit.scoring import image_quality
+
+    cal = AlignmentCalibration("m", 40.0, -10.0, 10, 0.99, near_miss_cos=0.5, near_miss_auc=0.9, near_miss_a=20.0)
+    cos = np.array([0.5, 0.6, 0.7])
+    # the alignment map saturates over this range; the near-miss odds do not
+    assert cal(cos).min() > 0.99995
+    np.testing.assert_allclose(image_quality(cal, cos), 1 / (1 + np.exp(-20.0 * (cos - 0.5))))
+    assert image_quality(cal, cos)[0] == pytest.approx(0.5)  # on the line: as likely a near miss
+    with_artefacts = image_quality(cal, cos, np.array([0.0, 0.5, np.nan]))
+    np.testing.assert_allclose(with_artefacts, image_quality(cal, cos) * [1.0, 0.5, 1.0])  # NaN: cannot tell
+    blind = dataclasses.replace(cal, near_miss_auc=0.7)  # cannot tell near misses: the calibrated alignment
+    np.testing.assert_allclose(image_quality(blind, cos), cal(cos))
+    assert not dataclasses.replace(cal, near_miss_a=None).complete  # refitted (or read beside the weights)
+
+
 @pytest.mark.slow  # an end-to-end run
 def test_main_job_embeds_tags_and_scores(cli, tmp_path, workspace, tiny_clip):  # noqa: F811
     _, folder = tiny_clip

@@ -13,7 +13,8 @@ def reference_greedy_map(X, quality, k: int, theta: float = 0.7, eps: float = 1e
     `gamma`: the RBF kernel exp(-gamma ||x - y||^2) on unit rows instead of the cosine one."""
     import numpy as np
 
-    r = (quality - quality.min()) / max(float(quality.max() - quality.min()), 1e-12)
+    in_unit = quality.min() >= 0 and quality.max() <= 1  # as bffkit.dpp.quality_scale
+    r = quality if in_unit else (quality - quality.min()) / max(float(quality.max() - quality.min()), 1e-12)
     q = np.exp(theta / (2 * (1 - theta)) * (r - 1)).astype(X.dtype)
     n = len(X)
     cis = np.zeros((k, n), dtype=X.dtype)

@@ -11,6 +11,7 @@ import warnings
 from dataclasses import dataclass
 
 from ..cluster import auto_kmeans, style_profiles
+from ..duplicates import NEAR_DUPLICATE, duplicate_ids, near_duplicates
 from .base import Stage, StageResult, embedder_loads, needs_embeddings
 from .context import RunContext
 from .round_data import RoundData
@@ -24,19 +25,22 @@ class ClusterResult(StageResult):
     silhouette: dict[int, float]
     profiles: list[dict]
     seconds: float
+    n_near_duplicates: int = 0  # images with a better one of their cluster at cos >= the threshold
 
     @property
     def items(self) -> int:
         return self.n_images
 
     def summary(self) -> str:
+        duplicates = f"; {self.n_near_duplicates} near duplicates left out of selection" if self.n_near_duplicates else ""
         return (f"K={self.k} (silhouette {self.silhouette[self.k]:.3f}); styles: "
-                + "; ".join(f"{p['name']} ({p['size']})" for p in self.profiles))
+                + "; ".join(f"{p['name']} ({p['size']})" for p in self.profiles) + duplicates)
 
 
 def cluster_round(store, data: RoundData, *, k_range=(3, 8), seed: int = 0, sample_size: int = 5000,
-                  variant: str | None = None):
-    """Auto-K K-means and style profiles for a round; stored, and returned with the labels.
+                  variant: str | None = None, near_duplicate: float = NEAR_DUPLICATE):
+    """Auto-K K-means, style profiles and near duplicates (cosine >= `near_duplicate` within a
+    cluster, :func:`bffkit.duplicates.near_duplicates`) for a round; stored, and returned with the labels.
 
     A `variant` (e.g. another K range asked for through the API) is stored beside the stage's own
     clustering, never over it."""
@@ -46,17 +50,22 @@ def cluster_round(store, data: RoundData, *, k_range=(3, 8), seed: int = 0, samp
         result = auto_kmeans(data.X, k_range, seed=seed, sample_size=sample_size)
     profiles = [{**p.to_dict(), "medoid_image_id": data.image_ids[p.medoid]}
                 for p in style_profiles(data.X, result.labels, data.detected)]
-    metrics = {**result.metrics(), "warnings": [str(w.message) for w in caught]}
+    duplicate_of = duplicate_ids(data.image_ids, near_duplicates(data.X, result.labels, data.quality, near_duplicate))
+    n_near = sum(d is not None for d in duplicate_of)
+    metrics = {**result.metrics(), "near_duplicate": near_duplicate, "n_near_duplicates": n_near,
+               "warnings": [str(w.message) for w in caught]}
     result_id = store.save_clustering(job_id=data.job_id, round=data.round, k=result.k, metrics=metrics,
                                       image_ids=data.image_ids, labels=result.labels, distances=result.distances,
-                                      profiles=profiles, variant=variant)
-    return result, ClusterResult(result_id, len(data), result.k, result.scores, profiles, time.perf_counter() - t0)
+                                      profiles=profiles, variant=variant, duplicate_of=duplicate_of)
+    return result, ClusterResult(result_id, len(data), result.k, result.scores, profiles, time.perf_counter() - t0,
+                                 n_near_duplicates=n_near)
 
 
 def run(ctx: RunContext, round_number: int) -> ClusterResult:
     cfg = ctx.config.cluster
     _, result = cluster_round(ctx.store, ctx.round_data(round_number), k_range=cfg.k_range,
-                              seed=ctx.seed(round_number), sample_size=cfg.silhouette_sample)
+                              seed=ctx.seed(round_number), sample_size=cfg.silhouette_sample,
+                              near_duplicate=cfg.near_duplicate)
     return result
 
 

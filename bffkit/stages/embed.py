@@ -17,8 +17,10 @@ from typing import Any
 
 import numpy as np
 
+from ..duplicates import duplicate_ids, exact_duplicates
 from ..models.embedders import Embedder
-from ..scoring import ARTEFACT_GATE, AlignmentCalibration, artefact_evidence, artefact_prompts, calibrate_alignment, clip_score
+from ..scoring import (ARTEFACT_GATE, AlignmentCalibration, artefact_evidence, artefact_prompts, calibrate_alignment,
+                       clip_score, image_quality)
 from ..tagging import VLTTagger, adherence, detected_values
 from .base import Stage, StageResult, embedder_loads, needs_embeddings
 from .context import RunContext
@@ -63,6 +65,8 @@ class EmbedResult(StageResult):
     n_artefacts: int | None  # images more likely smudged or cropped than not (None: the model cannot tell)
     seconds: float
     threshold: float = 0.75  # the outlier threshold n_aligned counts at
+    n_duplicates: int = 0  # images with the same bytes as an earlier one of the job (not offered to selection)
+    mean_quality: float | None = None  # selection quality (bffkit.scoring.image_quality)
 
     @property
     def items(self) -> int:
@@ -72,7 +76,8 @@ class EmbedResult(StageResult):
         return (f"{self.n_images} images ({self.n_new_embeddings} new) with {self.model_id}, "
                 f"mean alignment {self.mean_alignment}, adherence {self.mean_adherence}, "
                 f"{self.n_aligned} at alignment >= {self.threshold:g}"
-                + (f", {self.n_artefacts} likely smudged or cropped" if self.n_artefacts is not None else ""))
+                + (f", {self.n_artefacts} likely smudged or cropped" if self.n_artefacts is not None else "")
+                + (f", {self.n_duplicates} exact duplicates" if self.n_duplicates else ""))
 
 
 def calibration_for(embedder: Embedder, store=None):
@@ -114,9 +119,9 @@ def calibration_beside_weights(embedder: Embedder):
 def prompt_scores(embedder: Embedder, X: np.ndarray, prompts: Sequence[str], store=None) -> dict[str, np.ndarray | None]:
     """Scores of images (unit embeddings `X`) against their prompts, one array each.
 
-    clip_score (raw CLIPScore), alignment (the model's calibrated score) and artefact (probability
-    of a smudged or cropped image; None where the model cannot tell artefacts) -- see
-    :mod:`bffkit.scoring`.
+    clip_score (raw CLIPScore), alignment (the model's calibrated score), artefact (probability
+    of a smudged or cropped image; None where the model cannot tell artefacts) and quality (what
+    selection weighs: :func:`bffkit.scoring.image_quality`) -- see :mod:`bffkit.scoring`.
     """
     unique, of_image = np.unique(np.asarray(list(prompts), dtype=str), return_inverse=True)
     unique = unique.tolist()  # each distinct prompt (and its artefact variants) embedded once
@@ -127,7 +132,9 @@ def prompt_scores(embedder: Embedder, X: np.ndarray, prompts: Sequence[str], sto
     if cal.detects_artefacts:
         variants = embedder.embed_texts(artefact_prompts(unique)).reshape(-1, len(unique), T.shape[1])
         artefact = cal.artefact_probability(artefact_evidence(X, T, variants[:, of_image]))
-    return {"clip_score": clip_score(X, T), "alignment": alignment, "artefact": artefact}
+    cos = np.sum(X * T, axis=1)
+    return {"clip_score": clip_score(X, T), "alignment": alignment, "artefact": artefact,
+            "quality": image_quality(cal, cos, artefact)}
 
 
 def embed_job(store, job_id: str, embedder: Embedder, *, threshold: float = 0.75, tagger=None,
@@ -144,10 +151,12 @@ def embed_job(store, job_id: str, embedder: Embedder, *, threshold: float = 0.75
     # 3. Scores against each image's prompt
     scores = prompt_scores(embedder, X, [r["prompt"] for r in rows], store)
     aligned = scores["alignment"]
+    # 4. Exact duplicates (same bytes): the first of each is kept
+    duplicate_of = duplicate_ids([r["id"] for r in rows], exact_duplicates([r["sha256"] for r in rows]))
     out = []
     for i, (r, t) in enumerate(zip(rows, tags)):
         adh = adherence(r["vlt_attributes"], detected_values(t))
-        out.append({"image_id": r["id"], "detected": t, "adherence": adh, "quality": float(aligned[i]),
+        out.append({"image_id": r["id"], "detected": t, "adherence": adh, "duplicate_of": duplicate_of[i],
                     **{k: None if v is None else float(v[i]) for k, v in scores.items()}})
     store.save_image_tags(embedder.model_id, out)
     adh = [o["adherence"] for o in out if o["adherence"] is not None]
@@ -156,7 +165,9 @@ def embed_job(store, job_id: str, embedder: Embedder, *, threshold: float = 0.75
                        mean_adherence=round(float(np.mean(adh)), 4) if adh else None,
                        n_aligned=int((aligned >= threshold).sum()),
                        n_artefacts=None if scores["artefact"] is None else int((scores["artefact"] >= ARTEFACT_GATE).sum()),
-                       seconds=time.perf_counter() - t0, threshold=threshold)
+                       seconds=time.perf_counter() - t0, threshold=threshold,
+                       n_duplicates=sum(d is not None for d in duplicate_of),
+                       mean_quality=round(float(np.mean(scores["quality"])), 4))
 
 
 def run(ctx: RunContext, round_number: int) -> EmbedResult:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 
 from ..exceptions import StageError
 from ..scoring import ARTEFACT_GATE, AlignmentCalibration
@@ -37,6 +38,8 @@ class RoundData:
     # images under this alignment are off their prompt for selection (None: the model's alignment
     # does not separate matched from mismatched prompts, see AlignmentCalibration.alignment_gate)
     alignment_gate: float | None = None
+    # the image each one repeats: the same bytes (stage 3) or a near copy in its cluster (stage 4)
+    duplicate_of: list[str | None] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.image_ids)
@@ -44,8 +47,10 @@ class RoundData:
     @property
     def selectable(self) -> np.ndarray:
         """Mask of the images selection may pick: all but those more likely an artefact than not,
-        and those more likely off their prompt than on it (where the model can tell)."""
+        those more likely off their prompt than on it (where the model can tell), and duplicates."""
         mask = np.ones(len(self), dtype=bool)
+        if self.duplicate_of:
+            mask &= np.array([d is None for d in self.duplicate_of])
         # NaN compares False both ways: an image without a score is kept
         if self.artefact is not None:
             mask &= ~(np.asarray(self.artefact, dtype=np.float64) >= ARTEFACT_GATE)
@@ -67,6 +72,8 @@ def load_round(store, job_id: str, model_id: str) -> RoundData:
         raise StageError(f"job {job_id}: {len(missing)} image(s) not embedded and tagged with {model_id} "
                          f"(e.g. {missing[0]}); run the embed stage first")
     detected = [detected_values(tags.at[r["id"], "detected"]) for r in rows]
+    near = store.near_duplicates(job_id)
+    exact = {i: None if pd.isna(d) else d for i, d in tags["duplicate_of"].items()}
     calibration = store.get_calibration(model_id)
     gate = calibration_from_row(calibration).alignment_gate if calibration is not None else None
     return RoundData(
@@ -78,4 +85,4 @@ def load_round(store, job_id: str, model_id: str) -> RoundData:
         defects=[(r["metadata"] or {}).get("defect") for r in rows],
         backend=job.get("backend"), paths=[r["path"] for r in rows],
         artefact=np.array([tags.at[r["id"], "artefact"] for r in rows], dtype=np.float64),
-        alignment_gate=gate)
+        alignment_gate=gate, duplicate_of=[exact.get(r["id"]) or near.get(r["id"]) for r in rows])

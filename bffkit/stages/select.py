@@ -1,8 +1,9 @@
 """Stage 5, select: a diverse, high-quality subset by greedy MAP inference on a quality-weighted DPP.
 
-Quality is the image's calibrated alignment, blended with the user's preference head once it
-has learned enough (:func:`bffkit.learning.combined_quality`); with ``select.cluster_aware`` each
-style cluster gets a quota. Images likely smudged, cropped or off their prompt are not candidates.
+Quality is stage 3's image quality, P(on its prompt rather than a near miss) x P(not an
+artefact) (:func:`bffkit.scoring.image_quality`), blended with the user's preference head once it
+beats chance (:func:`bffkit.learning.combined_quality`); with ``select.cluster_aware`` each style
+cluster gets a quota. Images likely smudged, cropped, off their prompt or duplicates are not candidates.
 The algorithm is :mod:`bffkit.dpp`.
 """
 
@@ -53,13 +54,14 @@ class SelectResult(StageResult):
 
 def select_round(store, data: RoundData, k: int, *, theta: float = 0.7, labels: np.ndarray | None = None,
                  seed: int = 0, quality: np.ndarray | None = None, head_share: float = 0.0,
-                 variant: str | None = None, kernel: str = "cosine",
-                 bandwidth: float | None = None) -> tuple[np.ndarray, SelectResult]:
+                 variant: str | None = None, kernel: str = "rbf", bandwidth: float | None = None,
+                 min_distance: float | None = None) -> tuple[np.ndarray, SelectResult]:
     """The DPP selection for a round (cluster-aware when `labels` are given); stored.
 
     `quality` overrides the stored per-image quality (e.g. blended with a preference head).
-    Images flagged as likely artefacts or off their prompt (``data.selectable``) are not candidates.
-    A `variant` is stored beside the stage's own selection, never over it.
+    Images flagged as likely artefacts, off their prompt or duplicates (``data.selectable``) are
+    not candidates. The stored ``selected_ids`` are in pick order: the first is the greedy's first
+    pick (its rank 1). A `variant` is stored beside the stage's own selection, never over it.
     """
     t0 = time.perf_counter()
     quality = data.quality if quality is None else np.asarray(quality, dtype=np.float64)
@@ -67,7 +69,7 @@ def select_round(store, data: RoundData, k: int, *, theta: float = 0.7, labels: 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", SelectionWarning)
         sel = select(data.X, quality, k, theta=theta, clusters=labels, candidates=candidates, kernel=kernel,
-                     bandwidth=bandwidth)
+                     bandwidth=bandwidth, min_distance=min_distance)
     idx = sel.indices
     rng = np.random.default_rng(seed)
     random_vendi = float(np.mean([vendi_score(data.X[rng.choice(len(data), len(idx), replace=False)])
@@ -80,6 +82,7 @@ def select_round(store, data: RoundData, k: int, *, theta: float = 0.7, labels: 
                    random_vendi=round(random_vendi, 4), mean_quality=round(sel.mean_quality, 4),
                    defect_share=sel_defect, pool_defect_share=pool_defect, n_excluded=int((~candidates).sum()))
     metrics = {**figures, "cluster_aware": labels is not None, "kernel": kernel, "bandwidth": bandwidth,
+               "min_distance": min_distance, "n_duplicates": sum(d is not None for d in data.duplicate_of),
                "warnings": [str(w.message) for w in caught]}
     selection_id = store.save_selection(job_id=data.job_id, round=data.round, theta=theta, k=k,
                                         selected_ids=[data.image_ids[i] for i in idx], log_det=sel.log_det,
@@ -95,11 +98,11 @@ def selection_quality(store, data: RoundData, user_id: str) -> tuple[np.ndarray,
     return combined_quality(data.quality, data.X, head, data.requested), (head_weight(head) if head else 0.0)
 
 
-def selection_for_theta(data: RoundData, theta: float, k: int, labels=None, *, kernel: str = "cosine",
-                        bandwidth: float | None = None) -> dict:
+def selection_for_theta(data: RoundData, theta: float, k: int, labels=None, *, kernel: str = "rbf",
+                        bandwidth: float | None = None, min_distance: float | None = None) -> dict:
     """Selection summary at one theta, not stored: what the notebook's theta slider recomputes."""
     sel = select(data.X, data.quality, k, theta=theta, clusters=labels, candidates=data.selectable, kernel=kernel,
-                 bandwidth=bandwidth)
+                 bandwidth=bandwidth, min_distance=min_distance)
     return {"indices": sel.indices, **sel.to_dict()}
 
 
@@ -110,7 +113,7 @@ def run(ctx: RunContext, round_number: int) -> SelectResult:
     quality, head_share = selection_quality(ctx.store, data, cfg.user_id)
     _, result = select_round(ctx.store, data, cfg.select_k, theta=cfg.select.theta, seed=ctx.seed(round_number),
                              quality=quality, labels=labels, head_share=head_share, kernel=cfg.select.kernel,
-                             bandwidth=cfg.select.bandwidth)
+                             bandwidth=cfg.select.bandwidth, min_distance=cfg.select.min_distance)
     return result
 
 

@@ -20,8 +20,10 @@ SELECT_EMBEDDINGS = """
 SELECT sha256, embedding FROM image_embeddings WHERE model = ? AND sha256 IN (SELECT unnest(?))"""
 
 UPSERT_TAGS_FROM = """
-INSERT OR REPLACE INTO image_tags (image_id, model, detected, adherence, clip_score, alignment, quality, artefact)
-SELECT image_id, model, CAST(detected AS JSON), adherence, clip_score, alignment, quality, artefact FROM new_tags"""
+INSERT OR REPLACE INTO image_tags (image_id, model, detected, adherence, clip_score, alignment, quality, artefact,
+                                   duplicate_of)
+SELECT image_id, model, CAST(detected AS JSON), adherence, clip_score, alignment, quality, artefact,
+       CAST(duplicate_of AS VARCHAR) FROM new_tags"""
 
 SELECT_TAGS = "SELECT * FROM image_tags WHERE model = ? AND image_id IN (SELECT unnest(?))"
 
@@ -35,7 +37,7 @@ SELECT t.model FROM image_tags t JOIN generated_images i ON i.id = t.image_id WH
 GROUP BY t.model ORDER BY max(t.created_at) DESC LIMIT 1"""
 
 CALIBRATION_COLUMNS = ("model", "a", "b", "n_pairs", "match_auc", "artefact_a", "artefact_b", "artefact_auc",
-                       "near_miss_cos", "near_miss_auc")
+                       "near_miss_cos", "near_miss_auc", "near_miss_a")
 
 GET_CALIBRATION = f"SELECT {', '.join(CALIBRATION_COLUMNS)} FROM model_calibration WHERE model = ?"
 
@@ -66,11 +68,12 @@ class EmbeddingsTables(Connection):
             return int(con.execute(INSERT_EMBEDDINGS_FROM).fetchone()[0])
 
     def save_image_tags(self, model_id: str, rows: Sequence[dict[str, Any]]) -> None:
-        """Detected attributes and scores per image for one embedding model (replacing older ones)."""
+        """Detected attributes and scores per image for one embedding model (replacing older ones);
+        ``duplicate_of`` names the image of the same job with the same bytes, if any."""
         frame = pd.DataFrame([{"image_id": r["image_id"], "model": model_id, "detected": encode_json(r["detected"]),
                                "adherence": r.get("adherence"), "clip_score": r.get("clip_score"),
                                "alignment": r.get("alignment"), "quality": r.get("quality"),
-                               "artefact": r.get("artefact")} for r in rows])
+                               "artefact": r.get("artefact"), "duplicate_of": r.get("duplicate_of")} for r in rows])
         if frame.empty:
             return
         with self.transaction() as con:
@@ -105,7 +108,7 @@ class EmbeddingsTables(Connection):
     def put_calibration(self, model_id: str, a: float, b: float, n_pairs: int, match_auc: float,
                         artefact_a: float | None = None, artefact_b: float | None = None,
                         artefact_auc: float | None = None, near_miss_cos: float | None = None,
-                        near_miss_auc: float | None = None) -> None:
+                        near_miss_auc: float | None = None, near_miss_a: float | None = None) -> None:
         with self.transaction() as con:
             con.execute(PUT_CALIBRATION, [model_id, a, b, n_pairs, match_auc, artefact_a, artefact_b, artefact_auc,
-                                          near_miss_cos, near_miss_auc])
+                                          near_miss_cos, near_miss_auc, near_miss_a])

@@ -20,8 +20,8 @@ INSERT_CLUSTER_RESULT = """
 INSERT INTO cluster_results (id, batch_id, round, num_clusters, metrics, variant) VALUES (?, ?, ?, ?, ?, ?)"""
 
 INSERT_ASSIGNMENTS_FROM = """
-INSERT INTO cluster_assignments (result_id, image_id, cluster_id, distance)
-SELECT result_id, image_id, CAST(cluster_id AS INTEGER), distance FROM new_assignments"""
+INSERT INTO cluster_assignments (result_id, image_id, cluster_id, distance, duplicate_of)
+SELECT result_id, image_id, CAST(cluster_id AS INTEGER), distance, CAST(duplicate_of AS VARCHAR) FROM new_assignments"""
 
 INSERT_PROFILE = """
 INSERT INTO style_profiles (result_id, cluster_id, name, size, medoid_image_id, attributes) VALUES (?, ?, ?, ?, ?, ?)"""
@@ -76,6 +76,7 @@ GET_SELECTION = "SELECT * FROM dpp_selection_results WHERE id = ?"
 GET_COVERAGE_REPORT = "SELECT * FROM coverage_reports WHERE id = ?"
 
 CLUSTER_LABELS = "SELECT image_id, cluster_id FROM cluster_assignments WHERE result_id = ?"
+NEAR_DUPLICATES = "SELECT image_id, duplicate_of FROM cluster_assignments WHERE result_id = ? AND duplicate_of IS NOT NULL"
 CLUSTER_ASSIGNMENTS = """
 SELECT image_id, cluster_id, distance FROM cluster_assignments WHERE result_id = ? ORDER BY cluster_id, distance, image_id
 LIMIT ? OFFSET ?"""
@@ -98,13 +99,16 @@ class ResultsTables(Connection):
     # ----------------------------------------------------------------- stage 4: cluster
     def save_clustering(self, *, job_id: str, round: int | None, k: int, metrics: dict, image_ids: Sequence[str],
                         labels: np.ndarray, distances: np.ndarray, profiles: Sequence[dict],
-                        variant: str | None = None) -> str:
-        """A job's clustering (per-K metrics, assignments, named profiles), replacing an earlier one of
-        the same `variant`; its id. A variant never becomes the profiles analytics counts."""
+                        variant: str | None = None, duplicate_of: Sequence[str | None] | None = None) -> str:
+        """A job's clustering (per-K metrics, assignments, named profiles, and per image the better
+        image of its cluster it near-duplicates, if any), replacing an earlier one of the same
+        `variant`; its id. A variant never becomes the profiles analytics counts."""
         result_id = clustering_id(job_id, variant)
         frame = pd.DataFrame({"result_id": result_id, "image_id": list(image_ids),
                               "cluster_id": np.asarray(labels, dtype=np.int64),
-                              "distance": np.asarray(distances, dtype=np.float64)})
+                              "distance": np.asarray(distances, dtype=np.float64),
+                              "duplicate_of": pd.Series(list(duplicate_of) if duplicate_of is not None
+                                                        else [None] * len(image_ids), dtype=object)})
         with self.transaction() as con:
             for stmt in DELETE_CLUSTERING:
                 con.execute(stmt, [result_id])
@@ -151,6 +155,11 @@ class ResultsTables(Connection):
         if not rows:
             return None
         return np.array([rows[i] for i in image_ids], dtype=np.int64)
+
+    def near_duplicates(self, job_id: str) -> dict[str, str]:
+        """{image id: the image it near-duplicates} in a job's clustering (empty: none, or not clustered)."""
+        with self.connect() as con:
+            return dict(con.execute(NEAR_DUPLICATES, [clustering_id(job_id)]).fetchall())
 
     def style_profiles(self, job_id: str) -> list[dict[str, Any]]:
         """A job's style profiles by cluster id, ``attributes`` decoded."""

@@ -297,7 +297,16 @@ V7 = [
     "ALTER TABLE dpp_selection_results ADD COLUMN variant VARCHAR",
 ]
 
-MIGRATIONS: dict[int, list[str]] = {1: V1, 2: V2, 3: V3, 4: V4, 5: V5, 6: V6, 7: V7}
+# Version 8: selection quality on an informative scale needs the near-miss line's slope; exact
+# duplicates (same bytes in a job, stage 3) and near duplicates (cosine at or above the threshold
+# within a style cluster, stage 4) name the image they repeat and are not offered to selection.
+V8 = [
+    "ALTER TABLE model_calibration ADD COLUMN near_miss_a DOUBLE",
+    "ALTER TABLE image_tags ADD COLUMN duplicate_of VARCHAR",
+    "ALTER TABLE cluster_assignments ADD COLUMN duplicate_of VARCHAR",
+]
+
+MIGRATIONS: dict[int, list[str]] = {1: V1, 2: V2, 3: V3, 4: V4, 5: V5, 6: V6, 7: V7, 8: V8}
 
 LATEST_VERSION = max(MIGRATIONS)
 

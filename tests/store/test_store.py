@@ -7,6 +7,7 @@ import sys
 import time
 
 import duckdb
+import numpy as np
 import pytest
 
 from bffkit.exceptions import StoreError
@@ -231,3 +232,23 @@ def test_readers_return_decoded_values_and_ids_come_from_one_place(workspace, ta
             assert not any(isinstance(v, str) for v in store.table(table)[column]), (table, column)
     with pytest.raises(StoreError, match="no coverage report"):
         store.coverage_report(job)
+
+
+def test_version_7_store_gains_the_near_miss_slope_and_duplicate_columns(workspace):
+    workspace.mkdir()
+    old = Store(workspace)
+    assert old.migrate(target=7) == list(range(1, 8))
+    with old.transaction() as con:  # rows as a version-7 bffkit wrote them
+        con.execute("INSERT INTO model_calibration (model, a, b, n_pairs, match_auc, near_miss_cos, near_miss_auc) "
+                    "VALUES ('m', 30, -10, 800, 0.99, 0.5, 0.9)")
+        con.execute("INSERT INTO image_tags (image_id, model, detected, quality) VALUES ('i1', 'm', '{}', 0.99)")
+    store = open_store(workspace)
+    assert store.schema_version() == LATEST_VERSION == 8
+    row = store.get_calibration("m")
+    assert row["near_miss_cos"] == 0.5 and row["near_miss_a"] is None  # incomplete: refitted on next use
+    assert store.image_tags("m", ["i1"])["duplicate_of"].isna().all()
+    store.save_image_tags("m", [{"image_id": "i2", "detected": {}, "quality": 0.5, "duplicate_of": "i1"}])
+    assert store.image_tags("m", ["i2"]).iloc[0]["duplicate_of"] == "i1"
+    store.save_clustering(job_id="j", round=1, k=1, metrics={}, image_ids=["i1", "i2"], labels=np.zeros(2),
+                          distances=np.zeros(2), profiles=[], duplicate_of=[None, "i1"])
+    assert store.near_duplicates("j") == {"i2": "i1"}
