@@ -7,7 +7,14 @@ Everything a user can cause (a bad config value, an unknown attribute, an unread
 from __future__ import annotations
 
 
-class BffkitError(Exception):
+class OneLine:
+    """In a notebook (IPython), the error shows as its one line, not as a traceback into bffkit."""
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"{type(self).__name__}: {self}"]
+
+
+class BffkitError(OneLine, Exception):
     """Raised when input from the user is wrong; the message is one line that says what to fix."""
 
     exit_code = 2
@@ -39,7 +46,7 @@ class DiskFullError(BffkitError):
     exit_code = 1
 
 
-class StageError(Exception):
+class StageError(OneLine, Exception):
     """Raised when a pipeline stage fails for a reason other than bad input (exit code 1)."""
 
     exit_code = 1

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .config import RunConfig
+from .exceptions import NotStoredError, StageError
 from .prompts import parse_request, request_warning
 from .stages import STAGE_NAMES, RunContext, get_stage
 from .store import ids, open_store
@@ -105,12 +106,27 @@ def run_stage(ctx: RunContext, stage: str, round_number: int) -> dict:
     A round's stage that already finished under the same config is not run again: its recorded
     summary comes back with ``resumed: True``. Redoing it would not repeat it: selection would
     see the feedback given since, so a rerun after a kill would judge other images.
+
+    A round that is history (its run finished, or a later round exists) is never rewritten: under
+    other settings, a stage that can explore (cluster, select) stores a variant named by the
+    settings' digest beside the round's own result, outside the run-metrics table; any other
+    stage is a one-line error.
     """
     done = finished_summary(ctx, stage, round_number)
     if done is not None:
         return {**done, "resumed": True}
     definition = get_stage(stage)
     t = time.perf_counter()
+    if definition.per_round and is_history(ctx, stage, round_number):
+        if definition.explore is None:
+            raise StageError(f"round {round_number} of run {ctx.run_id} is finished and its {stage} stage ran under "
+                             "other settings; it is not redone (start a new run, or explore K and theta in the "
+                             "cluster and select notebooks, which store variants)")
+        variant = f"v{ctx.config_digest[:8]}"
+        out = definition.explore(ctx, round_number, variant).to_dict()
+        out.update(seconds=round(time.perf_counter() - t, 3), variant=variant,
+                   message=f"a variant ({variant}) beside the round's stored result: {out['message']}")
+        return out
     result = definition.run(ctx, round_number)
     out = result.to_dict()
     out["seconds"] = round(time.perf_counter() - t, 3)
@@ -118,6 +134,21 @@ def run_stage(ctx: RunContext, stage: str, round_number: int) -> dict:
     ctx.store.record_stage(ctx.run_id, round_number, stage, out, seconds=out["seconds"], items=result.items,
                            success_rate=result.success_rate)
     return out
+
+
+def is_history(ctx: RunContext, stage: str, round_number: int) -> bool:
+    """Whether a round's stage result is history: it was recorded (under any settings) and the run
+    finished or went on to a later round."""
+    if ctx.store.stage_summary(ctx.run_id, round_number, stage) is None:
+        return False
+    run = ctx.store.run(ctx.run_id)
+    if run is not None and run["status"] == "done":
+        return True
+    try:
+        ctx.store.job(ctx.job_id(round_number + 1))
+    except NotStoredError:
+        return False
+    return True
 
 
 def finished_summary(ctx: RunContext, stage: str, round_number: int) -> dict | None:

@@ -36,11 +36,16 @@ def open_for_notebook(config_path: str, workspace: str = "", run_id: str = "", s
 
     An empty `workspace` falls back to ``$BFFKIT_WORKSPACE``, then to the config's (tests run the
     notebooks top to bottom with their defaults and point them at a scratch workspace this way).
+    An empty `run_id` opens the workspace's latest run with the config it ran under (plus the
+    knobs), so that a knob can change without touching `run_id`; in an empty workspace, the
+    config's own run (which stage 1 starts). On a finished round, a changed knob stores a variant
+    (:func:`bffkit.pipeline.run_stage`).
     """
     import os
 
-    from .config import with_overrides
+    from .config import apply_overrides, config_from_dict, with_overrides
     from .exceptions import ConfigError
+    from .store import STORE_FILENAME, open_store
 
     unknown = [name for name in knobs if name not in KNOBS]
     if unknown:
@@ -49,10 +54,16 @@ def open_for_notebook(config_path: str, workspace: str = "", run_id: str = "", s
     root = project_dir()
     path = Path(config_path)
     path = path if path.is_absolute() else root / path
-    cfg = load_config(path, {KNOBS[name]: value for name, value in knobs.items()},
-                      workspace=workspace or None, run_id=run_id or None)
+    overrides = {KNOBS[name]: value for name, value in knobs.items()}
+    cfg = load_config(path, overrides, workspace=workspace or None, run_id=run_id or None)
     if not Path(cfg.workspace).is_absolute():
         cfg = with_overrides(cfg, {"workspace": str(root / cfg.workspace)}, source=path.name)
+    if not run_id and (Path(cfg.workspace) / STORE_FILENAME).is_file():
+        store = open_store(cfg.workspace)
+        latest = store.latest_run_id()
+        if latest is not None:
+            stored = {**store.run(latest)["config"], "workspace": cfg.workspace, "run_id": latest}
+            cfg = config_from_dict(apply_overrides(stored, overrides), source=f"run {latest}")
     return open_run(cfg, stages=stages, progress=False)
 
 

@@ -47,7 +47,8 @@ class Stage:
     notebook (``notebooks/<NN>_<name>.ipynb``), its progress lines and report pages. `check`
     validates what the stage needs (keys, weights, files) before any work is stored;
     `enabled` says whether a config runs it. `seed_numbers` are the original description's
-    numbers for the same step (see ``docs/architecture.md``).
+    numbers for the same step (see ``docs/architecture.md``). `explore` is how the stage runs
+    on a round that is already history (see :func:`bffkit.pipeline.run_stage`).
     """
 
     number: int
@@ -59,6 +60,9 @@ class Stage:
     check: Callable[[RunContext], None] = _nothing_to_check
     enabled: Callable[[RunConfig], bool] = _always
     per_round: bool = True  # False: once per run, after the last round
+    # on a past round under other settings: run as a named variant, stored beside the round's own
+    # result (never over it); None: the stage cannot be redone on a past round
+    explore: Callable[[RunContext, int, str], StageResult] | None = None
 
     @property
     def notebook(self) -> str:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from ..cluster import auto_kmeans, style_profiles
 from ..duplicates import NEAR_DUPLICATE, duplicate_ids, near_duplicates
+from ..store.ids import clustering_id
 from .base import Stage, StageResult, embedder_loads, needs_embeddings
 from .context import RunContext
 from .round_data import RoundData
@@ -38,12 +39,13 @@ class ClusterResult(StageResult):
 
 
 def cluster_round(store, data: RoundData, *, k_range=(3, 8), seed: int = 0, sample_size: int = 5000,
-                  variant: str | None = None, near_duplicate: float = NEAR_DUPLICATE):
+                  variant: str | None = None, near_duplicate: float = NEAR_DUPLICATE, parameters: dict | None = None):
     """Auto-K K-means, style profiles and near duplicates (cosine >= `near_duplicate` within a
     cluster, :func:`bffkit.duplicates.near_duplicates`) for a round; stored, and returned with the labels.
 
-    A `variant` (e.g. another K range asked for through the API) is stored beside the stage's own
-    clustering, never over it."""
+    A `variant` (e.g. another K range asked for through the API, or a notebook on a past round) is
+    stored beside the stage's own clustering, never over it, with its `parameters` and its parent
+    (the stage's own clustering's id)."""
     t0 = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -53,7 +55,8 @@ def cluster_round(store, data: RoundData, *, k_range=(3, 8), seed: int = 0, samp
     duplicate_of = duplicate_ids(data.image_ids, near_duplicates(data.X, result.labels, data.quality, near_duplicate))
     n_near = sum(d is not None for d in duplicate_of)
     metrics = {**result.metrics(), "near_duplicate": near_duplicate, "n_near_duplicates": n_near,
-               "warnings": [str(w.message) for w in caught]}
+               "warnings": [str(w.message) for w in caught],
+               **({"parent": clustering_id(data.job_id), "parameters": parameters} if variant else {})}
     result_id = store.save_clustering(job_id=data.job_id, round=data.round, k=result.k, metrics=metrics,
                                       image_ids=data.image_ids, labels=result.labels, distances=result.distances,
                                       profiles=profiles, variant=variant, duplicate_of=duplicate_of)
@@ -61,13 +64,14 @@ def cluster_round(store, data: RoundData, *, k_range=(3, 8), seed: int = 0, samp
                                  n_near_duplicates=n_near)
 
 
-def run(ctx: RunContext, round_number: int) -> ClusterResult:
+def run(ctx: RunContext, round_number: int, variant: str | None = None) -> ClusterResult:
     cfg = ctx.config.cluster
     _, result = cluster_round(ctx.store, ctx.round_data(round_number), k_range=cfg.k_range,
                               seed=ctx.seed(round_number), sample_size=cfg.silhouette_sample,
-                              near_duplicate=cfg.near_duplicate)
+                              near_duplicate=cfg.near_duplicate, variant=variant,
+                              parameters=cfg.model_dump(mode="json") if variant else None)
     return result
 
 
 STAGE = Stage(4, "cluster", "Style clustering", "cluster", run, seed_numbers=(7,), check=embedder_loads,
-              enabled=needs_embeddings)
+              enabled=needs_embeddings, explore=run)

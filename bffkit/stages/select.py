@@ -18,6 +18,7 @@ import numpy as np
 from ..dpp import SelectionWarning, select, vendi_score
 from ..learning import combined_quality, head_weight
 from ..preferences import stored_head
+from ..store.ids import selection_id as own_selection_id
 from .base import Stage, StageResult, embedder_loads, needs_embeddings
 from .context import RunContext
 from .round_data import RoundData
@@ -55,13 +56,14 @@ class SelectResult(StageResult):
 def select_round(store, data: RoundData, k: int, *, theta: float = 0.7, labels: np.ndarray | None = None,
                  seed: int = 0, quality: np.ndarray | None = None, head_share: float = 0.0,
                  variant: str | None = None, kernel: str = "rbf", bandwidth: float | None = None,
-                 min_distance: float | None = None) -> tuple[np.ndarray, SelectResult]:
+                 min_distance: float | None = None, parameters: dict | None = None) -> tuple[np.ndarray, SelectResult]:
     """The DPP selection for a round (cluster-aware when `labels` are given); stored.
 
     `quality` overrides the stored per-image quality (e.g. blended with a preference head).
     Images flagged as likely artefacts, off their prompt or duplicates (``data.selectable``) are
     not candidates. The stored ``selected_ids`` are in pick order: the first is the greedy's first
-    pick (its rank 1). A `variant` is stored beside the stage's own selection, never over it.
+    pick (its rank 1). A `variant` is stored beside the stage's own selection, never over it, with
+    its `parameters` and its parent (the stage's own selection's id).
     """
     t0 = time.perf_counter()
     quality = data.quality if quality is None else np.asarray(quality, dtype=np.float64)
@@ -83,7 +85,8 @@ def select_round(store, data: RoundData, k: int, *, theta: float = 0.7, labels: 
                    defect_share=sel_defect, pool_defect_share=pool_defect, n_excluded=int((~candidates).sum()))
     metrics = {**figures, "cluster_aware": labels is not None, "kernel": kernel, "bandwidth": bandwidth,
                "min_distance": min_distance, "n_duplicates": sum(d is not None for d in data.duplicate_of),
-               "warnings": [str(w.message) for w in caught]}
+               "warnings": [str(w.message) for w in caught],
+               **({"parent": own_selection_id(data.job_id), "parameters": parameters} if variant else {})}
     selection_id = store.save_selection(job_id=data.job_id, round=data.round, theta=theta, k=k,
                                         selected_ids=[data.image_ids[i] for i in idx], log_det=sel.log_det,
                                         vendi=sel.vendi, mean_quality=sel.mean_quality, metrics=metrics,
@@ -106,16 +109,17 @@ def selection_for_theta(data: RoundData, theta: float, k: int, labels=None, *, k
     return {"indices": sel.indices, **sel.to_dict()}
 
 
-def run(ctx: RunContext, round_number: int) -> SelectResult:
+def run(ctx: RunContext, round_number: int, variant: str | None = None) -> SelectResult:
     cfg = ctx.config
     data = ctx.round_data(round_number)
     labels = ctx.store.cluster_labels(data.job_id, data.image_ids) if cfg.select.cluster_aware else None
     quality, head_share = selection_quality(ctx.store, data, cfg.user_id)
     _, result = select_round(ctx.store, data, cfg.select_k, theta=cfg.select.theta, seed=ctx.seed(round_number),
                              quality=quality, labels=labels, head_share=head_share, kernel=cfg.select.kernel,
-                             bandwidth=cfg.select.bandwidth, min_distance=cfg.select.min_distance)
+                             bandwidth=cfg.select.bandwidth, min_distance=cfg.select.min_distance, variant=variant,
+                             parameters=cfg.select.model_dump(mode="json") if variant else None)
     return result
 
 
 STAGE = Stage(5, "select", "DPP selection", "select", run, seed_numbers=(8,), check=embedder_loads,
-              enabled=needs_embeddings)
+              enabled=needs_embeddings, explore=run)

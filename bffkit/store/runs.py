@@ -16,11 +16,13 @@ INSERT INTO vlt_attributes (id, name, group_name, value_list, label, phrase, syn
                             sample_rate, taxonomy_version)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"""
 
+# Opening a finished run again (a notebook, a resumed main job) leaves it finished: its rounds are history.
 UPSERT_RUN = """
 INSERT INTO runs (id, name, user_id, config, status) VALUES (?, ?, ?, ?, ?)
-ON CONFLICT (id) DO UPDATE SET status = excluded.status, updated_at = now()"""
+ON CONFLICT (id) DO UPDATE SET status = CASE WHEN runs.status = 'done' THEN runs.status ELSE excluded.status END,
+                               updated_at = CASE WHEN runs.status = 'done' THEN runs.updated_at ELSE now() END"""
 
-SET_RUN_STATUS = "UPDATE runs SET status = ?, updated_at = now() WHERE id = ?"
+SET_RUN_STATUS = "UPDATE runs SET status = ?, updated_at = now() WHERE id = ? AND status <> 'done'"
 
 SELECT_RUN_METRICS = "SELECT * FROM run_metrics WHERE run_id = ? ORDER BY round, created_at"
 SELECT_STAGE_SUMMARY = "SELECT summary FROM run_metrics WHERE run_id = ? AND round = ? AND stage = ?"
@@ -72,6 +74,7 @@ class RunsTables(Connection):
         return row[0] if row else None
 
     def set_run_status(self, run_id: str, status: str) -> None:
+        """A run's status; a finished run stays finished (what explores it later cannot fail it)."""
         with self.transaction() as con:
             con.execute(SET_RUN_STATUS, [status, run_id])
 

@@ -1,0 +1,84 @@
+"""A finished run is history (issue 33): exploring a past round from a notebook stores variants beside it."""
+
+from __future__ import annotations
+
+import pytest
+
+from bffkit import workbench as wb
+from bffkit.cli import main
+from bffkit.exceptions import ConfigError, StageError
+from bffkit.store import open_store
+
+from .conftest import TINY
+
+
+pytestmark = pytest.mark.slow  # a main job first
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """A workspace holding one finished tiny run (each test compares the tables before and after itself)."""
+    ws = tmp_path_factory.mktemp("history") / "ws"
+    assert main(["run", "--no-notebooks", "--config", str(TINY), "--workspace", str(ws)]) == 0
+    return ws
+
+
+def tables(ws) -> dict:
+    """Every row of the rounds' own results (variants left out), the run-metrics table and the run."""
+    store = open_store(ws)
+    own = {"dpp_selection_results": "variant IS NULL", "cluster_results": "variant IS NULL",
+           "cluster_assignments": "result_id LIKE '%-clusters'"}
+    with store.connect() as con:
+        return {t: con.execute(f"SELECT * FROM {t} WHERE {own.get(t, 'true')}").df().to_json(date_format="iso")
+                for t in ("dpp_selection_results", "cluster_results", "cluster_assignments", "coverage_reports",
+                          "run_metrics", "runs")}
+
+
+def test_a_knob_on_a_past_round_stores_a_variant_and_leaves_the_round_unchanged(finished):
+    before = tables(finished)
+    ctx = wb.open_for_notebook(str(TINY), str(finished), "", stages=("select",), theta=0.2)
+    job = ctx.job_id(1)
+    assert ctx.run_id == open_store(finished).latest_run_id()  # run_id left empty: the latest run
+    out = wb.run(ctx, "select", 1)
+    assert out["variant"].startswith("v") and "a variant" in out["message"]
+    assert tables(finished) == before  # byte for byte: the round's own selection, metrics and status
+    variants = [s for s in ctx.store.selections(job) if isinstance(s["variant"], str)]
+    assert len(variants) == 1 and variants[0]["theta"] == 0.2
+    assert variants[0]["metrics"]["parent"] == f"{job}-dpp" and variants[0]["metrics"]["parameters"]["theta"] == 0.2
+    # the same for a clustering with another K range
+    ctx = wb.open_for_notebook(str(TINY), str(finished), "", stages=("cluster",), k_max=3)
+    wb.run(ctx, "cluster", 1)
+    assert tables(finished) == before
+    assert [isinstance(c["variant"], str) for c in ctx.store.clusterings(job)] == [False, True]
+
+
+def test_a_stage_that_cannot_explore_says_so_in_one_line(finished):
+    before = tables(finished)
+    ctx = wb.open_for_notebook(str(TINY), str(finished), "", stages=("coverage",), default_target=0.2)
+    with pytest.raises(StageError, match="round 1 of run .* is finished and its coverage stage ran under other"):
+        wb.run(ctx, "coverage", 1)
+    assert tables(finished) == before
+    # what a notebook shows for it: the one line, no traceback into bffkit
+    err = StageError("round 1 is finished")
+    assert err._render_traceback_() == ["StageError: round 1 is finished"]
+    assert ConfigError("x: bad")._render_traceback_() == ["ConfigError: x: bad"]
+
+
+def test_the_latest_run_opens_with_its_own_config_and_resumes(finished):
+    ctx = wb.open_for_notebook(str(TINY), str(finished), "", stages=("select",))
+    out = wb.run(ctx, "select", 1)
+    assert out.get("resumed") and "variant" not in out  # the same settings: the stored result
+
+
+def test_the_main_job_under_other_settings_leaves_a_finished_run_alone(finished, cli, tmp_path):
+    import yaml
+
+    before = tables(finished)
+    changed = yaml.safe_load(TINY.read_text())
+    changed["coverage"] = {"default_target": 0.2}
+    (tmp_path / "changed.yaml").write_text(yaml.safe_dump(changed))
+    run_id = open_store(finished).latest_run_id()
+    code, _, err = cli("run", "--no-notebooks", "--config", tmp_path / "changed.yaml", "--workspace", finished,
+                       "--run-id", run_id)
+    assert code == 1 and err.strip().splitlines()[-1].startswith("error: round 1 of run"), err
+    assert "Traceback" not in err and tables(finished) == before  # still done, nothing rewritten
