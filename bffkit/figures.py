@@ -83,6 +83,9 @@ def project_2d(X: np.ndarray, seed: int = 0, method: str = "umap") -> np.ndarray
                      n_jobs=1).fit_transform(X)
 
 
+SVG_POINTS = 5000
+
+
 def embedding_map(coords: np.ndarray, labels: np.ndarray, *, selected: Sequence[int] = (),
                   names: Mapping[int, str] | None = None, hover: Sequence[str] | None = None,
                   thumbs: Sequence[str] | None = None, title: str = "Style map (UMAP of the image embeddings)",
@@ -100,9 +103,12 @@ def embedding_map(coords: np.ndarray, labels: np.ndarray, *, selected: Sequence[
                                        rng.choice(others, max_points - len(selected), replace=False)]))
     sel = set(int(i) for i in selected)
     fig = go.Figure()
+    # SVG up to this size: a browser holds only ~16 WebGL contexts, and every redraw of a K slider
+    # made a new one until the oldest map went blank
+    scatter = go.Scatter if len(keep) <= SVG_POINTS else go.Scattergl
     for c in sorted(set(int(x) for x in labels[keep])):
         rows = keep[labels[keep] == c]
-        fig.add_trace(go.Scattergl(
+        fig.add_trace(scatter(
             x=coords[rows, 0], y=coords[rows, 1], mode="markers",
             name=(names or {}).get(c, f"cluster {c}"),
             marker=dict(size=[11 if i in sel else 7 for i in rows], color=PALETTE[c % len(PALETTE)],

@@ -386,18 +386,24 @@ def kmeans_explorer(ctx: RunContext, round_number: int):
     import ipywidgets as w
     from IPython.display import HTML, display
 
-    from .cluster import kmeans_for_k
+    from .cluster import kmeans_for_k, style_profiles
 
     data = ctx.round_data(round_number)
     coords = fg.project_2d(data.X)
     out = w.Output()
-    slider = w.IntSlider(value=ctx.config.cluster.k_min, min=2, max=12, description="K")
+    try:  # start where the stage chose
+        stored_k = int(ctx.store.clustering(ctx.job_id(round_number))["num_clusters"])
+    except StoreError:
+        stored_k = ctx.config.cluster.k_min
+    slider = w.IntSlider(value=stored_k, min=2, max=12, description="K")
 
     def redraw(change=None):
         t = time.perf_counter()
         labels, sil = kmeans_for_k(data.X, slider.value)
-        fig = fg.embedding_map(coords, labels, title=f"K={slider.value}: silhouette {sil:.3f} "
-                                                     f"({time.perf_counter() - t:.2f}s)")
+        names = {p.cluster_id: p.name for p in style_profiles(data.X, labels, data.detected)}
+        fig = fg.embedding_map(coords, labels, names=names,
+                               title=f"K={slider.value}{' (the stage chose this K)' if slider.value == stored_k else ''}: "
+                                     f"silhouette {sil:.3f} ({time.perf_counter() - t:.2f}s)")
         out.clear_output(wait=True)
         with out:
             display(HTML(fg.figure_html(fig, include_plotlyjs=True)))
@@ -418,7 +424,11 @@ def theta_explorer(ctx: RunContext, round_number: int):
     labels = ctx.store.cluster_labels(data.job_id, data.image_ids)
     uris = [fg.thumbnail_uri(ctx.store.workspace / p, size=72) for p in data.paths]
     out = w.Output()
-    slider = w.FloatSlider(value=ctx.config.select.theta, min=0.0, max=0.99, step=0.05, description="θ")
+    try:  # start where the stage selected
+        stored_theta = float(ctx.store.selection(data.job_id)["theta"])
+    except StoreError:
+        stored_theta = ctx.config.select.theta
+    slider = w.FloatSlider(value=stored_theta, min=0.0, max=0.99, step=0.05, description="θ")
 
     def redraw(change=None):
         t = time.perf_counter()
@@ -440,6 +450,12 @@ def feedback_grid(ctx: RunContext, round_number: int):
     from .widgets import FeedbackGrid
 
     ids = ctx.store.selection(ctx.job_id(round_number))["selected_ids"]
+    # what each image shows (the tagger's values that differ between them), the request on hover
+    from .tagging import detected_values
+
+    shown = {t["image_id"]: detected_values(t["detected"] or {}) for t in ctx.store.latest_tags(ids, ctx.model_id)}
+    asked = captions(_round_frame(ctx, round_number))
     return FeedbackGrid(ctx.store.workspace, ids, user_id=ctx.config.user_id,
                         threshold=ctx.config.feedback.outlier_threshold,
-                        captions=captions(_round_frame(ctx, round_number)))
+                        captions=distinguishing_captions(shown) if shown else asked,
+                        hover={i: f"asked for: {c}" for i, c in asked.items()})

@@ -164,6 +164,39 @@ def test_widget_click_stores_at_once_and_acknowledges(generated, workspace):
     assert fb.loc[ids[1], "feedback_type"] == "positive" and fb.loc[ids[1], "comment"] == "love the sleeves"
     assert fb.loc[ids[2], "feedback_type"] == "negative" and set(fb["source"]) == {"widget"}
     assert grid.status[ids[1]].value == "✓ positive stored"
-    # reopening shows what was said
+    # a rating goes with the click; buttons say what they do in text too
+    grid.ratings[ids[3]].value = 4
+    grid.buttons[ids[3]]["neutral"].click()
+    assert store.feedback("ana").set_index("image_id").loc[ids[3], "rating"] == 4
+    assert [b.description for b in grid.buttons[ids[0]].values()] == ["👍 like", "👎 dislike", "– neutral"]
+    # reopening shows what this person said, not what a simulated designer said for the same user
+    from bffkit.feedback import make_event, record_feedback
+
+    record_feedback(workspace, make_event({"image_id": ids[0], "feedback_type": "positive"}, user_id="ana",
+                                          source="persona"), learn=False)
     again = FeedbackGrid(workspace, ids[:4], user_id="ana")
-    assert again.status[ids[2]].value == "said: negative" and again.status[ids[0]].value == ""
+    assert again.status[ids[2]].value == "you said: negative" and again.status[ids[0]].value == ""
+    assert grid.flush() is True and grid.flush() is None  # the pending refit, now; then nothing waits
+
+
+def test_widget_learns_after_a_pause_off_the_click(generated, workspace, monkeypatch):
+    """A click only stores; one refit follows a burst of clicks, on a timer thread."""
+    import threading
+
+    import bffkit.preferences as preferences
+    from bffkit.widgets import FeedbackGrid
+
+    store, ids = generated
+    refits, done = [], threading.Event()
+
+    def refit(store_, users, threshold=0.75):
+        refits.append((threading.current_thread() is threading.main_thread(), list(users)))
+        done.set()
+
+    monkeypatch.setattr(preferences, "update_from_feedback", refit)
+    grid = FeedbackGrid(workspace, ids[:4], user_id="ana", learn_after=0.2)
+    for i in ids[:3]:
+        grid.buttons[i]["positive"].click()
+    assert refits == [] and len(store.feedback("ana")) == 3  # stored at once, nothing learned yet
+    assert done.wait(10)
+    assert refits == [(False, ["ana"])]  # one refit for the burst, not on the click's thread

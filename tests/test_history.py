@@ -82,3 +82,18 @@ def test_the_main_job_under_other_settings_leaves_a_finished_run_alone(finished,
                        "--run-id", run_id)
     assert code == 1 and err.strip().splitlines()[-1].startswith("error: round 1 of run"), err
     assert "Traceback" not in err and tables(finished) == before  # still done, nothing rewritten
+
+
+def test_the_explorers_start_from_the_stored_k_and_theta_on_an_svg_map(finished):
+    from bffkit import figures as fg
+
+    ctx = wb.open_for_notebook(str(TINY), str(finished), "", stages=("cluster", "select"))
+    job = ctx.job_id(1)
+    k_slider = wb.kmeans_explorer(ctx, 1).children[0]
+    assert k_slider.value == ctx.store.clustering(job)["num_clusters"]
+    theta_slider = wb.theta_explorer(ctx, 1).children[0]
+    assert theta_slider.value == ctx.store.selection(job)["theta"]
+    # SVG, not one WebGL context per redraw, at the sizes a round has
+    data = ctx.round_data(1)
+    fig = fg.embedding_map(fg.project_2d(data.X), ctx.store.cluster_labels(job, data.image_ids))
+    assert {t.type for t in fig.data} == {"scatter"}
