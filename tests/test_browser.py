@@ -99,4 +99,8 @@ def test_click_thumbs_up_in_jupyterlab_stores_the_row(lab):
     assert (row["feedback_type"], row["source"], row["user_id"]) == ("positive", "widget", "tester")
     selected = store.table("dpp_selection_results")["selected_ids"].iloc[0]
     assert row["image_id"] in selected
-    assert len(store.table("learning_updates")) == 1  # learning followed the click
+    # learning follows the click after its pause (widgets.LEARN_AFTER), on the kernel's timer thread
+    deadline = time.monotonic() + 60
+    while store.table("learning_updates").empty and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert len(store.table("learning_updates")) == 1
