@@ -200,6 +200,7 @@ def cluster_view(ctx: RunContext, round_number: int, *, seed: int = 0) -> list:
 def select_view(ctx: RunContext, round_number: int) -> list:
     from .baselines import SELECTORS, compare_selections, dpp
     from .dpp import theta_sweep
+    from .stages.coverage import round_targets
 
     data = ctx.round_data(round_number)
     job = ctx.job_id(round_number)
@@ -213,7 +214,7 @@ def select_view(ctx: RunContext, round_number: int) -> list:
     compared = compare_selections(
         data.X, data.quality, int(row["k"]), candidates=data.selectable, clusters=labels, detected=data.detected,
         defects=data.defects if data.backend == "sketch" else None, seed=ctx.seed(round_number),
-        methods={f"DPP θ {sel_cfg.theta:g} ({sel_cfg.kernel})": dpp(sel_cfg.theta, labels is not None,
+        targets=round_targets(ctx), methods={f"DPP θ {sel_cfg.theta:g} ({sel_cfg.kernel})": dpp(sel_cfg.theta, labels is not None,
                                                                     kernel=sel_cfg.kernel, bandwidth=sel_cfg.bandwidth,
                                                                     min_distance=sel_cfg.min_distance),
                  **SELECTORS}, selections={"stored selection": selected})
@@ -231,7 +232,8 @@ def select_view(ctx: RunContext, round_number: int) -> list:
                if metrics.get("defect_share") is not None else "") + "</h3>")
     note = ("<p>The same candidates for every method (likely artefacts and off-prompt images left out); random "
             "methods averaged over 20 seeds. <i>values_covered</i>: distinct detected attribute values in the "
-            "subset; <i>min_distance</i>: cosine distance of its closest pair. <b>Quality</b> (q under each image, "
+            "subset; <i>coverage</i>: its coverage score against the stage's targets; "
+            "<i>min_distance</i>: cosine distance of its closest pair. <b>Quality</b> (q under each image, "
             "the x axis above) is the probability that an image is worth showing: P(it shows its prompt rather "
             "than a near miss, one with its category, colour or pattern changed) × P(it is not smudged or "
             "cropped), from the embedding model's own calibration; here without the preference head, which "

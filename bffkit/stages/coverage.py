@@ -62,6 +62,14 @@ def coverage_round(store, data: RoundData, selected: np.ndarray, *, taxonomy, re
                           boosts, time.perf_counter() - t0)
 
 
+def round_targets(ctx: RunContext) -> dict:
+    """The coverage targets the stage measures a round against (the run config's, the request's
+    fixed values left out)."""
+    cov = ctx.config.coverage
+    return coverage_targets(ctx.tax, default_target=cov.default_target, targets=cov.targets, fixed=ctx.fixed,
+                            category=ctx.category)
+
+
 def run(ctx: RunContext, round_number: int) -> CoverageResult:
     cov = ctx.config.coverage
     data = ctx.round_data(round_number)

@@ -127,12 +127,12 @@ def prompt_scores(embedder: Embedder, X: np.ndarray, prompts: Sequence[str], sto
     unique = unique.tolist()  # each distinct prompt (and its artefact variants) embedded once
     T = embedder.embed_texts(unique)[of_image]
     cal = calibration_for(embedder, store)
-    alignment = cal(np.sum(X * T, axis=1))
+    cos = np.sum(X * T, axis=1)
+    alignment = cal(cos)
     artefact = None
     if cal.detects_artefacts:
         variants = embedder.embed_texts(artefact_prompts(unique)).reshape(-1, len(unique), T.shape[1])
         artefact = cal.artefact_probability(artefact_evidence(X, T, variants[:, of_image]))
-    cos = np.sum(X * T, axis=1)
     return {"clip_score": clip_score(X, T), "alignment": alignment, "artefact": artefact,
             "quality": image_quality(cal, cos, artefact)}
 
