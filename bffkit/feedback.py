@@ -74,6 +74,14 @@ def valid_user_id(user_id: str) -> bool:
     return 0 < len(user_id) <= 100 and all(ch.isalnum() or ch in "-_.@" for ch in user_id)
 
 
+def simulated_user_id(user_id: str, persona: str) -> str:
+    """The user a persona's judgements are stored under, ``<user>@<persona>``: never the human's own,
+    so one image never holds a simulated and a human judgement for one user (and purging a user's
+    simulations is purging that id)."""
+    name = "".join(ch if ch.isalnum() or ch in "-_." else "-" for ch in persona) or "persona"
+    return f"{user_id}@{name}"[:100]
+
+
 def _short(value: Any, limit: int = 60) -> Any:
     text = str(value)
     return value if len(text) <= limit else text[:limit] + "..."

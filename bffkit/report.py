@@ -414,6 +414,8 @@ def write_index(ctx, out_dir: Path, pages: list[tuple[int | None, str, Path]], s
     grid = selected_grid(ctx, last_round) if last_round is not None and "select" in ctx.stages else ""
     rounds_table, why = fold_rates(per_round)
     note = f'<p class="muted">{html.escape(why)}</p>' if why else ""
+    learner_note = (f" · feedback from the simulated designer (user {html.escape(ctx.learner_id)})"
+                    if ctx.learner_id != cfg.user_id and "feedback" in ctx.stages else "")
     body = f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width,initial-scale=1"><title>bffkit run {html.escape(run_id)}</title>
 <style>{STYLE}</style></head><body>
@@ -421,7 +423,7 @@ def write_index(ctx, out_dir: Path, pages: list[tuple[int | None, str, Path]], s
 <h1>“{html.escape(_request_text(cfg.request))}”</h1>
 <p class="muted">{cfg.generate.target_count} selected of {cfg.generate.planned_count} generated per round ·
 backend {html.escape(cfg.generate.backend)} · θ={cfg.select.theta:g} · embeddings {html.escape(str(cfg.embed.model))}
-· user {html.escape(cfg.user_id)}</p>
+· user {html.escape(cfg.user_id)}{learner_note}</p>
 {review}{headline_cards(per_round)}
 {f"<h2>Selected designs, round {last_round}, by style profile</h2>{grid}" if grid else ""}
 <h2>Recommendations</h2><ul>{recs}</ul>

@@ -276,14 +276,20 @@ def coverage_view(ctx: RunContext, round_number: int) -> list:
 def feedback_view(ctx: RunContext, round_number: int) -> list:
     from .formatting import number
 
-    fb = ctx.store.feedback(ctx.config.user_id)
+    learner = ctx.learner_id  # a persona's judgements are under its own user, never the designer's
+    fb = ctx.store.feedback(learner)
     images = ctx.store.table("generated_images")[["id", "job_id"]]
     jobs = ctx.store.jobs(ctx.run_id)[["id", "round"]]
     joined = fb.merge(images, left_on="image_id", right_on="id", suffixes=("", "_img")) \
         .merge(jobs, left_on="job_id", right_on="id", suffixes=("", "_job"))
     counts = joined.groupby(["round", "feedback_type"]).size().reset_index(name="n")
-    mine = ctx.store.learning_updates(ctx.config.user_id)
-    out = [fg.feedback_figure(counts)] if len(counts) else ["<p>No feedback yet.</p>"]
+    mine = ctx.store.learning_updates(learner)
+    whose = (f"<p>This run learns from the simulated designer ({html.escape(ctx.persona.name)}), stored as user "
+             f"<code>{html.escape(learner)}</code>; your own clicks below are stored as "
+             f"<code>{html.escape(ctx.config.user_id)}</code> (set <code>feedback_source = \"none\"</code> for them "
+             "to steer the next round).</p>" if learner != ctx.config.user_id else
+             f"<p>Feedback of user <code>{html.escape(learner)}</code> (the grid, imports, the review page).</p>")
+    out = [whose, fg.feedback_figure(counts) if len(counts) else "<p>No feedback yet.</p>"]
     if len(mine):
         last = mine.iloc[-1]
         patterns, impact = last["patterns"], last["impact"]
@@ -361,9 +367,9 @@ def feedback_howto(ctx: RunContext, round_number: int) -> str:
               "<li><b>On the review page</b> of <code>bffkit serve</code> (set <code>report.review_url</code> "
               "in the run config and this report links it).</li>")
     return (f"<h3>Give feedback on round {round_number}'s {len(ids)} selected images</h3><ol>{served}"
-            "<li><b>In the notebook</b>: <code>jupyter lab</code>, open <code>notebooks/07_feedback.ipynb</code>, "
+            "<li><b>In the notebook</b>: <code>make lab</code>, open <code>07_feedback.ipynb</code>, "
             f"set <code>run_id = \"{html.escape(ctx.run_id)}\"</code> and <code>round_number = {round_number}</code>, "
-            "run all: every click on the 👍 / 👎 grid is stored at once.</li>"
+            "run all: every click on the like / dislike grid is stored at once.</li>"
             f'<li><b>As a CSV</b>: <a download="feedback-{html.escape(ctx.run_id)}-r{round_number}.csv" '
             f'href="{csv_uri}">download the sheet</a> (one row per image below), fill <code>feedback_type</code> '
             "(positive, negative or neutral) and optionally <code>rating</code> (1-5) and <code>comment</code> "

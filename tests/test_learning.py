@@ -177,11 +177,13 @@ def test_main_job_learns_from_the_persona_and_analytics_caches(cli, workspace, t
     assert rounds[0]["steering"] is None and rounds[1]["steering"]
     assert not set(rounds[1]["steering"]) & {"primary_color", "length", "category"}  # fixed by the request
     store = open_store(workspace)
-    fb = store.feedback("tester")
+    # the simulated designer's judgements are under its own user, never the designer's
+    assert store.feedback("tester").empty
+    fb = store.feedback("tester@minimalist")
     assert len(fb) == 24 and set(fb["source"]) == {"persona"}
     assert len(store.table("vlt_attribute_success")) > 0
     updates = store.table("learning_updates")
-    assert len(updates) == 3 and set(updates["user_id"]) == {"tester"}
+    assert len(updates) == 3 and set(updates["user_id"]) == {"tester@minimalist"}
     impact = updates.sort_values("created_at").iloc[-1]["impact"]
     assert impact["n_feedback"] == 24 and "predicted_lift" in impact
     # analytics over the run, cached until new feedback arrives

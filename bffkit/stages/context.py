@@ -76,6 +76,17 @@ class RunContext:
         return self._persona
 
     @property
+    def learner_id(self) -> str:
+        """Whose feedback this run learns from and steers by: the simulated designer's own user
+        (:func:`bffkit.feedback.simulated_user_id`) when a persona gives it, else the run's user
+        (the feedback grid, a file, imports, the API)."""
+        if self.config.feedback.source == "persona":
+            from ..feedback import simulated_user_id
+
+            return simulated_user_id(self.config.user_id, self.persona.name)
+        return self.config.user_id
+
+    @property
     def model_id(self) -> str:
         return self.embedder.model_id
 

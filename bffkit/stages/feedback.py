@@ -70,10 +70,10 @@ def feedback_round(store, data: RoundData, selected: np.ndarray, *, source: str,
 
 
 def run(ctx: RunContext, round_number: int) -> FeedbackResult:
-    cfg, fb = ctx.config, ctx.config.feedback
+    fb = ctx.config.feedback
     data = ctx.round_data(round_number)
     return feedback_round(ctx.store, data, ctx.store.selected_indices(data.job_id, data.image_ids),
-                          source=fb.source, user_id=cfg.user_id, persona=ctx.persona, file=fb.file,
+                          source=fb.source, user_id=ctx.learner_id, persona=ctx.persona, file=fb.file,
                           seed=ctx.seed(round_number), threshold=fb.outlier_threshold)
 
 

@@ -103,8 +103,8 @@ def run(ctx: RunContext, round_number: int) -> PromptsResult:
     if r > 1:
         report = ctx.store.round_coverage(ctx.run_id, r - 1)
         boosts = boosts_from_gaps(report["gaps"]) if report is not None else None
-        if cfg.embed.model and cfg.feedback.source != "none":
-            preferences = steering_for_next_round(ctx.store, cfg.user_id, ctx.model_id, ctx.tax, fixed=ctx.fixed,
+        if cfg.embed.model:  # with source 'none', the designer's own clicks (grid, API) steer, if any
+            preferences = steering_for_next_round(ctx.store, ctx.learner_id, ctx.model_id, ctx.tax, fixed=ctx.fixed,
                                                   seed=ctx.seed(r), targets=ctx.coverage_targets) or None
     # 2. Sample and store the round's specs
     return plan_round(ctx, r, boosts=boosts, preferences=preferences)

@@ -113,7 +113,7 @@ def run(ctx: RunContext, round_number: int, variant: str | None = None) -> Selec
     cfg = ctx.config
     data = ctx.round_data(round_number)
     labels = ctx.store.cluster_labels(data.job_id, data.image_ids) if cfg.select.cluster_aware else None
-    quality, head_share = selection_quality(ctx.store, data, cfg.user_id)
+    quality, head_share = selection_quality(ctx.store, data, ctx.learner_id)
     _, result = select_round(ctx.store, data, cfg.select_k, theta=cfg.select.theta, seed=ctx.seed(round_number),
                              quality=quality, labels=labels, head_share=head_share, kernel=cfg.select.kernel,
                              bandwidth=cfg.select.bandwidth, min_distance=cfg.select.min_distance, variant=variant,

@@ -63,7 +63,7 @@ def table(pools):
     cfg = load_config(DATA_DIR / "configs" / "demo.yaml").select
     rows = []
     for name, store, data, labels, stored in pools:
-        head = stored_head(store, "demo", data.model_id)
+        head = stored_head(store, "demo@minimalist", data.model_id)  # the default persona's own user
         liked = head.predict(head_features(data.X, data.requested))
         t = compare_selections(data.X, data.quality, len(stored), candidates=data.selectable, clusters=labels,
                                detected=data.detected, defects=data.defects, seed=0, random_repeats=20,
