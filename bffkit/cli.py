@@ -409,6 +409,68 @@ def analytics(workspace: Path | None, window_days: int, as_json: bool) -> None:
         click.echo(f"- {rec['text']}")
 
 
+# --------------------------------------------------------------------------- variants and adopt
+
+def _run_option_value(store, run_id: str | None) -> str:
+    run_id = run_id or store.latest_run_id()
+    if run_id is None or store.run(run_id) is None:
+        known = ", ".join(r["id"] for r in store.runs(limit=5)[1]) or "none"
+        raise BffkitError(f"--run={run_id!r}: no such run in the workspace; latest runs: {known}")
+    return run_id
+
+
+RUN_OPTION = click.option("--run", "run_id", default=None, help="Run id (default: the workspace's latest run).")
+ROUND_OPTION = click.option("--round", "round_number", type=click.IntRange(min=1), required=True, help="Round (1-based).")
+STAGE_OPTION = click.option("--stage", type=click.Choice(["cluster", "select"]), required=True)
+
+
+@cli.command()
+@RUN_OPTION
+@ROUND_OPTION
+@STAGE_OPTION
+@WORKSPACE_OPTION
+@click.option("--json", "as_json", is_flag=True)
+def variants(run_id: str | None, round_number: int, stage: str, workspace: Path | None, as_json: bool) -> None:
+    """A round's stored clustering or selection and the variants explored beside it; * marks the current one."""
+    from .history import variants as table
+    from .store import ids
+
+    store = _existing_store(workspace)
+    run_id = _run_option_value(store, run_id)
+    frame = table(store, ids.job_id_for(run_id, round_number), stage)
+    if as_json:
+        _echo_json(frame.to_dict("records"))
+        return
+    if frame.empty:
+        raise BffkitError(f"--round={round_number}: round {round_number} of run {run_id!r} has no {stage} result yet")
+    frame.insert(0, "", ["*" if c else "" for c in frame.pop("current")])
+    click.echo(frame.to_string(index=False))
+
+
+@cli.command()
+@click.argument("variant")
+@RUN_OPTION
+@ROUND_OPTION
+@STAGE_OPTION
+@click.option("--note", default=None, help="Why (kept with the adoption).")
+@WORKSPACE_OPTION
+@click.option("--json", "as_json", is_flag=True)
+def adopt(variant: str, run_id: str | None, round_number: int, stage: str, note: str | None, workspace: Path | None,
+          as_json: bool) -> None:
+    """Make a stored VARIANT (or `own`) the round's clustering or selection from now on; recorded, nothing rewritten."""
+    from .history import adopt as adopt_variant
+
+    store = _existing_store(workspace)
+    run_id = _run_option_value(store, run_id)
+    record = adopt_variant(store, run_id, round_number, stage, variant, adopted_by=store.run(run_id)["user_id"],
+                           note=note)
+    if as_json:
+        _echo_json(record)
+    else:
+        click.echo(f"round {round_number} of run {run_id}: the {stage} result is now {variant} "
+                   f"(adoption {record['n']}; `bffkit adopt own` undoes it)")
+
+
 # --------------------------------------------------------------------------- purge
 
 @cli.command()

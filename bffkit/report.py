@@ -414,6 +414,11 @@ def write_index(ctx, out_dir: Path, pages: list[tuple[int | None, str, Path]], s
     grid = selected_grid(ctx, last_round) if last_round is not None and "select" in ctx.stages else ""
     rounds_table, why = fold_rates(per_round)
     note = f'<p class="muted">{html.escape(why)}</p>' if why else ""
+    adopted = "".join(f"<li>round {a['round']} · {a['stage']}: {html.escape(a['variant'] or 'own')} "
+                      f"(adopted {a['adopted_at']:%Y-%m-%d %H:%M}{': ' + html.escape(a['note']) if a['note'] else ''})</li>"
+                      for a in store.adoptions(run_id=run_id))
+    adopted = (f"<h2>Adopted variants</h2><p class='muted'>What these rounds read instead of their stage's own "
+               f"result (kept beside it), oldest first.</p><ul>{adopted}</ul>" if adopted else "")
     learner_note = (f" · feedback from the simulated designer (user {html.escape(ctx.learner_id)})"
                     if ctx.learner_id != cfg.user_id and "feedback" in ctx.stages else "")
     body = f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
@@ -427,7 +432,7 @@ backend {html.escape(cfg.generate.backend)} · θ={cfg.select.theta:g} · embedd
 {review}{headline_cards(per_round)}
 {f"<h2>Selected designs, round {last_round}, by style profile</h2>{grid}" if grid else ""}
 <h2>Recommendations</h2><ul>{recs}</ul>
-<h2>Per round</h2>{table_html(rounds_table)}{note}
+<h2>Per round</h2>{table_html(rounds_table)}{note}{adopted}
 <h2>Stage reports</h2>{links}
 <h2>Run metrics</h2><p class="muted">Wall time, items and success rate per stage; per round, the report pages'
 size (page and executed notebook, MB) and build seconds, and the run's own analytics page.</p>

@@ -193,8 +193,9 @@ def cluster_view(ctx: RunContext, round_number: int, *, seed: int = 0) -> list:
     near = ctx.store.near_duplicates(job)
     note = (f"<p>{len(near)} near duplicates (cosine ≥ {metrics.get('near_duplicate', ctx.config.cluster.near_duplicate):g} "
             f"to a better image of their style profile) are left out of selection.</p>")
-    return [("map", fmap), sil, fg.table_html(table), note,
-            *duplicate_grids(ctx, near, dict(zip(data.image_ids, data.paths)), "near duplicates")]
+    return [*adopted_note(ctx, round_number, "cluster", result), ("map", fmap), sil, fg.table_html(table), note,
+            *duplicate_grids(ctx, near, dict(zip(data.image_ids, data.paths)), "near duplicates"),
+            *variants_view(ctx, round_number, "cluster")]
 
 
 def select_view(ctx: RunContext, round_number: int) -> list:
@@ -239,9 +240,48 @@ def select_view(ctx: RunContext, round_number: int) -> list:
             "cropped), from the embedding model's own calibration; here without the preference head, which "
             "joins it in the stage once it beats chance (the <i>stored selection</i> row, what the stage kept, "
             "includes it). #n is the order the greedy picked them in.</p>")
-    return [head, fg.theta_sweep_figure(sweep, float(row["theta"]), baselines=compared),
+    return [*adopted_note(ctx, round_number, "select", row), head,
+            fg.theta_sweep_figure(sweep, float(row["theta"]), baselines=compared),
             "<h3>The selection against the baselines</h3>", fg.table_html(compared.drop(columns="repeats")), note,
-            *grids]
+            *grids, *variants_view(ctx, round_number, "select")]
+
+
+def adopted_note(ctx: RunContext, round_number: int, stage: str, row: dict) -> list:
+    """A line over a page whose round's current result is an adopted variant, not the stage's own."""
+    if not isinstance(row.get("variant"), str):  # the stage's own (NULL reads back as None or NaN)
+        return []
+    last = [a for a in ctx.store.adoptions(ctx.job_id(round_number)) if a["stage"] == stage][-1]
+    return [f"<p><b>Adopted variant {html.escape(row['variant'])}</b> (on {last['adopted_at']:%Y-%m-%d %H:%M}"
+            + (f": {html.escape(last['note'])}" if last.get("note") else "") + "): the round's "
+            f"{'clustering' if stage == 'cluster' else 'selection'} below is this variant's; the stage's own is kept "
+            "beside it (the table at the end).</p>"]
+
+
+def variants_view(ctx: RunContext, round_number: int, stage: str) -> list:
+    """The round's stored result and the variants explored beside it, and how to adopt one."""
+    from .history import variants
+
+    table = variants(ctx.store, ctx.job_id(round_number), stage)
+    if len(table) < 2:
+        return []
+    table["current"] = table["current"].map({True: "✓", False: ""})
+    example = table.loc[table["current"] == "", "variant"].iloc[0]
+    return [f"<h3>Stored {'clusterings' if stage == 'cluster' else 'selections'} of round {round_number}</h3>",
+            fg.table_html(table),
+            f"<p>✓: what the round's pages, reports and later rounds read. To make another one current: "
+            f"<code>wb.adopt(ctx, \"{stage}\", {round_number}, \"{html.escape(example)}\")</code> here, or "
+            f"<code>bffkit adopt {html.escape(example)} --run {html.escape(ctx.run_id)} --round {round_number} "
+            f"--stage {stage}</code>; <code>own</code> goes back to the stage's own.</p>"]
+
+
+def adopt(ctx: RunContext, stage: str, round_number: int, variant: str, note: str | None = None) -> dict:
+    """Make a stored variant (or ``own``) the round's clustering or selection from now on (recorded)."""
+    from .history import adopt as adopt_variant
+
+    record = adopt_variant(ctx.store, ctx.run_id, round_number, stage, variant, adopted_by=ctx.config.user_id,
+                           note=note)
+    print(f"round {round_number} · {stage}: {variant} is now the round's result (adoption {record['n']})")
+    return record
 
 
 def selected_by_profile(ctx: RunContext, round_number: int, data=None) -> list[tuple[str, list[int]]]:

@@ -97,3 +97,41 @@ def test_the_explorers_start_from_the_stored_k_and_theta_on_an_svg_map(finished)
     data = ctx.round_data(1)
     fig = fg.embedding_map(fg.project_2d(data.X), ctx.store.cluster_labels(job, data.image_ids))
     assert {t.type for t in fig.data} == {"scatter"}
+
+
+def test_adopting_a_variant_makes_it_current_records_it_and_rewrites_nothing(finished, cli):
+    from bffkit.history import variants
+
+    ctx = wb.open_for_notebook(str(TINY), str(finished), "", stages=("select",), theta=0.1)
+    job = ctx.job_id(1)
+    variant = wb.run(ctx, "select", 1)["variant"]
+    own = ctx.store.selection(job)
+    before = tables(finished)
+    # the CLI lists what is stored; an unknown variant or stage is one line naming what is
+    code, out, _ = cli("variants", "--round", "1", "--stage", "select", "--workspace", finished)
+    assert code == 0 and variant in out and "own" in out
+    code, _, err = cli("adopt", "nope", "--round", "1", "--stage", "select", "--workspace", finished)
+    assert code == 2 and "variant='nope': no such select result" in err and variant in err and "Traceback" not in err
+    code, _, err = cli("adopt", variant, "--round", "9", "--stage", "select", "--workspace", finished)
+    assert code == 2 and "round=9" in err
+    code, out, err = cli("adopt", variant, "--round", "1", "--stage", "select", "--note", "more diverse",
+                         "--workspace", finished)
+    assert code == 0, err
+    current = ctx.store.selection(job)
+    assert current["variant"] == variant and current["theta"] == 0.1
+    assert ctx.store.selected_indices(job, ctx.round_data(1).image_ids).tolist() != []
+    assert tables(finished) == before  # the stage's own result is still there, byte for byte
+    [record] = ctx.store.adoptions(job)
+    assert (record["stage"], record["variant"], record["note"], record["n"]) == ("select", variant, "more diverse", 1)
+    listed = variants(ctx.store, job, "select").set_index("variant")
+    assert listed.loc[variant, "current"] and not listed.loc["own", "current"]
+    # what reads the round goes through the adopted one: the image listing's `selected`, the page
+    chosen = set(current["selected_ids"])
+    _, page = ctx.store.image_page(run_id=ctx.run_id, round=1, selected=True, limit=1000)
+    assert {r["id"] for r in page} == chosen
+    html_page = "".join(x for x in wb.select_view(ctx, 1) if isinstance(x, str))
+    assert f"Adopted variant {variant}" in html_page and "more diverse" in html_page
+    # `own` undoes it, as a second record
+    wb.adopt(ctx, "select", 1, "own")
+    assert not isinstance(ctx.store.selection(job)["variant"], str) and len(ctx.store.adoptions(job)) == 2
+    assert tables(finished) == before

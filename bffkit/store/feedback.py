@@ -83,16 +83,16 @@ ANALYTICS_QUERIES = {
         ORDER BY created_at, round""",
     "selection": """
         SELECT j.run_id, s.round, s.vendi_score AS diversity, s.mean_quality, json_array_length(s.selected_ids) AS selected
-        FROM dpp_selection_results s JOIN generation_jobs j ON j.id = s.batch_id
-        WHERE s.variant IS NULL AND s.created_at >= now()::TIMESTAMP - to_days(CAST(? AS INTEGER))""",
+        FROM current_selections s JOIN generation_jobs j ON j.id = s.batch_id
+        WHERE s.created_at >= now()::TIMESTAMP - to_days(CAST(? AS INTEGER))""",
     "coverage": """
         SELECT batch_id AS run_id, round, score AS coverage, score_selected AS coverage_selected
         FROM coverage_reports WHERE created_at >= now()::TIMESTAMP - to_days(CAST(? AS INTEGER))""",
     "profiles": """
         SELECT a.image_id, arg_max(p.name, r.created_at) AS profile
-        FROM cluster_assignments a JOIN cluster_results r ON r.id = a.result_id
+        FROM cluster_assignments a JOIN current_clusterings r ON r.id = a.result_id
         JOIN style_profiles p ON p.result_id = a.result_id AND p.cluster_id = a.cluster_id
-        WHERE r.variant IS NULL AND r.created_at >= now()::TIMESTAMP - to_days(CAST(? AS INTEGER))
+        WHERE r.created_at >= now()::TIMESTAMP - to_days(CAST(? AS INTEGER))
         GROUP BY a.image_id""",
     "gaps": """
         SELECT * FROM attribute_gaps WHERE opened_at >= now()::TIMESTAMP - to_days(CAST(? AS INTEGER))""",

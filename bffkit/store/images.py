@@ -75,10 +75,11 @@ UPDATE generation_jobs SET status = ?, n_done = ?, n_failed = ?, error = ?, upda
 
 SET_JOB_RUNNING = "UPDATE generation_jobs SET status = 'running', backend = ?, model = ?, updated_at = now() WHERE id = ?"
 
-# One page of a filtered image listing; `selected` means in its round's own selection (not a variant)
+# One page of a filtered image listing; `selected` means in its round's current selection (an adopted
+# variant's, else the stage's own)
 IMAGE_FILTER = """
 FROM generated_images i JOIN generation_jobs j ON j.id = i.job_id
-LEFT JOIN dpp_selection_results s ON s.batch_id = i.job_id AND s.variant IS NULL
+LEFT JOIN current_selections s ON s.batch_id = i.job_id
 WHERE i.status = 'ok' AND (? IS NULL OR j.run_id = ?) AND (? IS NULL OR j.round = ?)
   AND (? IS NULL OR coalesce(list_contains(CAST(s.selected_ids AS VARCHAR[]), i.id), false) = ?)"""
 PAGE_IMAGES = f"""
@@ -92,9 +93,9 @@ IMAGE_FILES = "SELECT id, sha256, path FROM generated_images WHERE status = 'ok'
 REVIEW_IMAGES = """
 SELECT j.round, i.id, i.prompt, i.width, i.height, p.name AS profile
 FROM generation_jobs j
-JOIN dpp_selection_results s ON s.batch_id = j.id AND s.variant IS NULL
+JOIN current_selections s ON s.batch_id = j.id
 JOIN generated_images i ON i.job_id = j.id AND list_contains(CAST(s.selected_ids AS VARCHAR[]), i.id)
-LEFT JOIN cluster_results r ON r.batch_id = j.id AND r.variant IS NULL
+LEFT JOIN current_clusterings r ON r.batch_id = j.id
 LEFT JOIN cluster_assignments a ON a.result_id = r.id AND a.image_id = i.id
 LEFT JOIN style_profiles p ON p.result_id = r.id AND p.cluster_id = a.cluster_id
 WHERE j.run_id = ? AND i.status = 'ok'

@@ -23,6 +23,8 @@ PURGE_STATEMENTS = (
     ("preference_heads", "DELETE FROM preference_heads WHERE user_id = ?"),
     ("user_feedback", "DELETE FROM user_feedback WHERE user_id = ?"),
     ("learning_updates", "DELETE FROM learning_updates WHERE user_id = ?"),
+    ("adoptions", "DELETE FROM adoptions WHERE batch_id IN (SELECT id FROM generation_jobs WHERE user_id = ?)"),
+    ("adoptions_by", "UPDATE adoptions SET adopted_by = NULL WHERE adopted_by = ?"),  # another's run keeps its history
     ("prompt_specs", "DELETE FROM prompt_specs WHERE job_id IN (SELECT id FROM generation_jobs WHERE user_id = ?)"),
     ("generated_images", "DELETE FROM generated_images WHERE user_id = ?"),
     ("generation_jobs", "DELETE FROM generation_jobs WHERE user_id = ?"),

@@ -32,9 +32,8 @@ INSERT INTO style_profile_success (profile, total_gens, outlier_count, outlier_r
 WITH latest AS (
     SELECT a.image_id, arg_max(p.name, r.created_at) AS profile
     FROM cluster_assignments a
-    JOIN cluster_results r ON r.id = a.result_id
+    JOIN current_clusterings r ON r.id = a.result_id
     JOIN style_profiles p ON p.result_id = a.result_id AND p.cluster_id = a.cluster_id
-    WHERE r.variant IS NULL
     GROUP BY a.image_id)
 SELECT profile, count(*), count(o.image_id), count(o.image_id) / count(*)
 FROM latest LEFT JOIN (SELECT DISTINCT image_id FROM outliers) o USING (image_id)
@@ -81,13 +80,30 @@ CLUSTER_ASSIGNMENTS = """
 SELECT image_id, cluster_id, distance FROM cluster_assignments WHERE result_id = ? ORDER BY cluster_id, distance, image_id
 LIMIT ? OFFSET ?"""
 COUNT_ASSIGNMENTS = "SELECT count(*) FROM cluster_assignments WHERE result_id = ?"
+CURRENT_CLUSTERING = "SELECT * FROM current_clusterings WHERE batch_id = ?"
+CURRENT_CLUSTERING_ID = "SELECT id FROM current_clusterings WHERE batch_id = ?"
+CURRENT_SELECTION = "SELECT * FROM current_selections WHERE batch_id = ?"
+RESULT_EXISTS = {"cluster": "SELECT variant FROM cluster_results WHERE id = ?",
+                 "select": "SELECT variant FROM dpp_selection_results WHERE id = ?"}
+NEXT_ADOPTION = "SELECT coalesce(max(n), 0) + 1 FROM adoptions WHERE batch_id = ? AND stage = ?"
+INSERT_ADOPTION = """
+INSERT INTO adoptions (batch_id, stage, n, result_id, variant, adopted_by, note) VALUES (?, ?, ?, ?, ?, ?, ?)"""
+JOB_ADOPTIONS = "SELECT * FROM adoptions WHERE batch_id = ? ORDER BY stage, n"
+RUN_ADOPTIONS = """
+SELECT j.round, a.* FROM adoptions a JOIN generation_jobs j ON j.id = a.batch_id WHERE j.run_id = ?
+ORDER BY j.round, a.stage, a.n"""
+ADOPTABLE = ("cluster", "select")
 JOB_CLUSTERINGS = "SELECT * FROM cluster_results WHERE batch_id = ? ORDER BY variant NULLS FIRST, created_at"
 JOB_SELECTIONS = "SELECT * FROM dpp_selection_results WHERE batch_id = ? ORDER BY variant NULLS FIRST, created_at"
 
 
 
 class ResultsTables(Connection):
-    """The store's methods for stages 4-6's results, each keyed by its generation job."""
+    """The store's methods for stages 4-6's results, each keyed by its generation job.
+
+    A job's clustering and selection mean its *current* ones: the latest adopted variant's
+    (:meth:`adopt`), else the stage's own. Variants are stored beside them and never over them.
+    """
 
     def _one(self, query: str, row_id: str, what: str) -> dict[str, Any]:
         with self.connect() as con:
@@ -118,7 +134,7 @@ class ResultsTables(Connection):
             for p in profiles:
                 con.execute(INSERT_PROFILE, [result_id, p["cluster_id"], p["name"], p["size"], p["medoid_image_id"],
                                              encode_json(p["attributes"])])
-            for stmt in REFRESH_PROFILE_SUCCESS if variant is None else ():
+            for stmt in REFRESH_PROFILE_SUCCESS:  # counts current clusterings only (a variant, once adopted)
                 con.execute(stmt)
         return result_id
 
@@ -128,8 +144,16 @@ class ResultsTables(Connection):
                 con.execute(stmt)
 
     def clustering(self, job_id: str, variant: str | None = None) -> dict[str, Any]:
-        """A job's cluster_results row (``num_clusters``, decoded ``metrics``)."""
-        return self._one(GET_CLUSTERING, clustering_id(job_id, variant), "clustering")
+        """A job's current cluster_results row, or one `variant`'s (``num_clusters``, decoded ``metrics``)."""
+        if variant is not None:
+            return self._one(GET_CLUSTERING, clustering_id(job_id, variant), "clustering")
+        return self._one(CURRENT_CLUSTERING, job_id, "clustering of job")
+
+    def current_clustering_id(self, job_id: str) -> str:
+        """The id of a job's current clustering (the stage's own id when there is none yet)."""
+        with self.connect() as con:
+            row = con.execute(CURRENT_CLUSTERING_ID, [job_id]).fetchone()
+        return row[0] if row else clustering_id(job_id)
 
     def clusterings(self, job_id: str) -> list[dict[str, Any]]:
         """Every clustering of a job: the stage's own first (``variant`` None), then the variants."""
@@ -151,7 +175,7 @@ class ResultsTables(Connection):
     def cluster_labels(self, job_id: str, image_ids: Sequence[str]) -> np.ndarray | None:
         """Each image's cluster in a job's clustering, in the order of `image_ids` (None: not clustered)."""
         with self.connect() as con:
-            rows = dict(con.execute(CLUSTER_LABELS, [clustering_id(job_id)]).fetchall())
+            rows = dict(con.execute(CLUSTER_LABELS, [self.current_clustering_id(job_id)]).fetchall())
         if not rows:
             return None
         return np.array([rows[i] for i in image_ids], dtype=np.int64)
@@ -159,11 +183,11 @@ class ResultsTables(Connection):
     def near_duplicates(self, job_id: str) -> dict[str, str]:
         """{image id: the image it near-duplicates} in a job's clustering (empty: none, or not clustered)."""
         with self.connect() as con:
-            return dict(con.execute(NEAR_DUPLICATES, [clustering_id(job_id)]).fetchall())
+            return dict(con.execute(NEAR_DUPLICATES, [self.current_clustering_id(job_id)]).fetchall())
 
     def style_profiles(self, job_id: str) -> list[dict[str, Any]]:
         """A job's style profiles by cluster id, ``attributes`` decoded."""
-        return self.profiles_of(clustering_id(job_id))
+        return self.profiles_of(self.current_clustering_id(job_id))
 
     # ----------------------------------------------------------------- stage 5: select
     def save_selection(self, *, job_id: str, round: int | None, theta: float, k: int, selected_ids: Sequence[str],
@@ -182,15 +206,44 @@ class ResultsTables(Connection):
         with self.connect() as con:
             return decoded(con.execute(JOB_SELECTIONS, [job_id])).to_dict("records")
 
-    def selection(self, job_id: str) -> dict[str, Any]:
-        """A job's dpp_selection_results row (``selected_ids`` and ``metrics`` decoded)."""
-        return self._one(GET_SELECTION, selection_id(job_id), "selection")
+    def selection(self, job_id: str, variant: str | None = None) -> dict[str, Any]:
+        """A job's current dpp_selection_results row, or one `variant`'s (``selected_ids`` and ``metrics`` decoded)."""
+        if variant is not None:
+            return self._one(GET_SELECTION, selection_id(job_id, variant), "selection")
+        return self._one(CURRENT_SELECTION, job_id, "selection of job")
 
     def selected_indices(self, job_id: str, image_ids: Sequence[str]) -> np.ndarray:
         """Positions in `image_ids` of a job's stored selection, in selection order."""
         selected = self.selection(job_id)["selected_ids"]
         pos = {i: k for k, i in enumerate(image_ids)}
         return np.array([pos[i] for i in selected if i in pos], dtype=np.int64)
+
+    # ----------------------------------------------------------------- adopting a variant
+    def adopt(self, job_id: str, stage: str, variant: str | None, *, adopted_by: str | None = None,
+              note: str | None = None) -> dict[str, Any]:
+        """Make a stored variant (None: the stage's own again) the job's current clustering or
+        selection, for what reads it from now on; appended to ``adoptions``, nothing rewritten."""
+        if stage not in ADOPTABLE:
+            raise ValueError(f"stage={stage!r}: must be one of {', '.join(ADOPTABLE)}")
+        result_id = (clustering_id if stage == "cluster" else selection_id)(job_id, variant)
+        with self.transaction() as con:
+            if con.execute(RESULT_EXISTS[stage], [result_id]).fetchone() is None:
+                rows = con.execute(JOB_CLUSTERINGS if stage == "cluster" else JOB_SELECTIONS, [job_id]).fetchdf()
+                known = ", ".join(v if isinstance(v, str) else "own" for v in rows["variant"]) or "none"
+                raise NotStoredError(f"variant={variant or 'own'!r}: no such {stage} result of job {job_id!r}; "
+                                     f"stored: {known}")
+            n = int(con.execute(NEXT_ADOPTION, [job_id, stage]).fetchone()[0])
+            con.execute(INSERT_ADOPTION, [job_id, stage, n, result_id, variant, adopted_by, note])
+            for stmt in REFRESH_PROFILE_SUCCESS if stage == "cluster" else ():
+                con.execute(stmt)
+        return {"batch_id": job_id, "stage": stage, "n": n, "result_id": result_id, "variant": variant}
+
+    def adoptions(self, job_id: str | None = None, *, run_id: str | None = None) -> list[dict[str, Any]]:
+        """The adoptions of one job, or of every round of a run (with ``round``), oldest first."""
+        with self.connect() as con:
+            frame = decoded(con.execute(RUN_ADOPTIONS, [run_id]) if run_id is not None
+                            else con.execute(JOB_ADOPTIONS, [job_id]))
+        return frame.astype(object).where(frame.notna(), None).to_dict("records")  # NULL as None, not NaN
 
     # ----------------------------------------------------------------- stage 6: coverage
     def save_coverage(self, *, job_id: str, run_id: str, round: int, report: dict,

@@ -306,7 +306,34 @@ V8 = [
     "ALTER TABLE cluster_assignments ADD COLUMN duplicate_of VARCHAR",
 ]
 
-MIGRATIONS: dict[int, list[str]] = {1: V1, 2: V2, 3: V3, 4: V4, 5: V5, 6: V6, 7: V7, 8: V8}
+# Version 9: a finished round is history. Exploring stores variants beside its results; adopting
+# one (the workbench, `bffkit adopt`) appends a row here and never rewrites a result. A round's
+# current clustering and selection are its latest adoption's (`n` counts them per job and stage),
+# else the stage's own; every reader goes through these two views.
+V9 = [
+    """CREATE TABLE adoptions (
+        batch_id   VARCHAR NOT NULL,
+        stage      VARCHAR NOT NULL CHECK (stage IN ('cluster', 'select')),
+        n          INTEGER NOT NULL,
+        result_id  VARCHAR NOT NULL,
+        variant    VARCHAR,
+        adopted_by VARCHAR,
+        note       VARCHAR,
+        adopted_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+        PRIMARY KEY (batch_id, stage, n))""",
+    """CREATE OR REPLACE VIEW current_clusterings AS
+    SELECT r.* FROM cluster_results r
+    LEFT JOIN (SELECT batch_id, arg_max(result_id, n) AS adopted FROM adoptions WHERE stage = 'cluster'
+               GROUP BY batch_id) a ON a.batch_id = r.batch_id
+    WHERE r.id = a.adopted OR (a.adopted IS NULL AND r.variant IS NULL)""",
+    """CREATE OR REPLACE VIEW current_selections AS
+    SELECT s.* FROM dpp_selection_results s
+    LEFT JOIN (SELECT batch_id, arg_max(result_id, n) AS adopted FROM adoptions WHERE stage = 'select'
+               GROUP BY batch_id) a ON a.batch_id = s.batch_id
+    WHERE s.id = a.adopted OR (a.adopted IS NULL AND s.variant IS NULL)""",
+]
+
+MIGRATIONS: dict[int, list[str]] = {1: V1, 2: V2, 3: V3, 4: V4, 5: V5, 6: V6, 7: V7, 8: V8, 9: V9}
 
 LATEST_VERSION = max(MIGRATIONS)
 
@@ -316,7 +343,8 @@ TABLES = (
     "cluster_assignments", "coverage_reports", "attribute_gaps", "dpp_selection_results",
     "coverage_config", "user_feedback", "outliers", "vlt_attribute_success",
     "style_profile_success", "learning_updates", "runs", "prompt_specs", "image_tags", "model_calibration",
-    "style_profiles", "preference_heads", "run_metrics", "api_users",
+    "style_profiles", "preference_heads", "run_metrics", "api_users", "adoptions",
 )
 
-VIEWS = ("coverage_summary_view", "outlier_rate_by_attribute", "recent_feedback_summary")
+VIEWS = ("coverage_summary_view", "outlier_rate_by_attribute", "recent_feedback_summary", "current_clusterings",
+         "current_selections")

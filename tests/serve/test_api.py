@@ -118,6 +118,7 @@ def test_selection_variant_has_its_vendi_and_quality(api):
     assert variant["vendi"] > 1 and 0 < variant["mean_quality"] <= 1
     after = client.get(f"/api/diversity/{run_id}/rounds/1", headers=h).json()
     assert after["selected_ids"] == own["selected_ids"] and [v["variant"] for v in after["variants"]] == ["t0.2-k5"]
+    assert after["current"] and not after["variants"][0]["current"]  # a variant is current only once adopted
     # the round's own selection is still what "selected" means
     chosen = client.get("/api/generation/images", params={"run_id": run_id, "selected": True}, headers=h).json()
     assert {i["id"] for i in chosen["items"]} == set(own["selected_ids"])

@@ -243,7 +243,7 @@ def test_version_7_store_gains_the_near_miss_slope_and_duplicate_columns(workspa
                     "VALUES ('m', 30, -10, 800, 0.99, 0.5, 0.9)")
         con.execute("INSERT INTO image_tags (image_id, model, detected, quality) VALUES ('i1', 'm', '{}', 0.99)")
     store = open_store(workspace)
-    assert store.schema_version() == LATEST_VERSION == 8
+    assert store.schema_version() == LATEST_VERSION
     row = store.get_calibration("m")
     assert row["near_miss_cos"] == 0.5 and row["near_miss_a"] is None  # incomplete: refitted on next use
     assert store.image_tags("m", ["i1"])["duplicate_of"].isna().all()
@@ -252,3 +252,26 @@ def test_version_7_store_gains_the_near_miss_slope_and_duplicate_columns(workspa
     store.save_clustering(job_id="j", round=1, k=1, metrics={}, image_ids=["i1", "i2"], labels=np.zeros(2),
                           distances=np.zeros(2), profiles=[], duplicate_of=[None, "i1"])
     assert store.near_duplicates("j") == {"i2": "i1"}
+
+
+def test_version_8_store_gains_adoptions_and_keeps_its_results_current(workspace):
+    workspace.mkdir()
+    old = Store(workspace)
+    assert old.migrate(target=8) == list(range(1, 9))
+    old.save_selection(job_id="j", round=1, theta=0.7, k=1, selected_ids=["a"], log_det=0.0, vendi=1.0,
+                       mean_quality=0.9, metrics={})
+    old.save_selection(job_id="j", round=1, theta=0.2, k=1, selected_ids=["b"], log_det=0.0, vendi=1.0,
+                       mean_quality=0.8, metrics={}, variant="t0.2")
+    store = open_store(workspace)
+    assert store.schema_version() == LATEST_VERSION >= 9
+    assert store.selection("j")["selected_ids"] == ["a"]  # no adoption: the stage's own
+    store.adopt("j", "select", "t0.2", adopted_by="ana")
+    assert store.selection("j")["selected_ids"] == ["b"] and store.selection("j", "t0.2")["theta"] == 0.2
+    with pytest.raises(StoreError, match="variant='t9': no such select result of job 'j'; stored: own, t0.2"):
+        store.adopt("j", "select", "t9")
+    with pytest.raises(ValueError, match="stage='coverage'"):
+        store.adopt("j", "coverage", "t0.2")
+    store.adopt("j", "select", None)
+    assert store.selection("j")["selected_ids"] == ["a"]
+    assert [(a["n"], a["variant"], a["adopted_by"]) for a in store.adoptions("j")] == [(1, "t0.2", "ana"),
+                                                                                        (2, None, None)]

@@ -26,8 +26,10 @@ def _clustering_view(server, row: dict) -> dict:
 
 @router.get("/{run_id}/rounds/{round}", summary="A round's clusterings: the stage's own first, then re-clusterings")
 def round_clusters(run_id: RunId, round: Round, server: ServerDep, who: CallerDep) -> dict:
-    rows = server.store.clusterings(round_job(server, run_id, round)["id"])
-    return with_variants(run_id, round, rows, lambda r: _clustering_view(server, r), "clustering")
+    job_id = round_job(server, run_id, round)["id"]
+    rows = server.store.clusterings(job_id)
+    return with_variants(run_id, round, rows, lambda r: _clustering_view(server, r), "clustering",
+                         server.store.current_clustering_id(job_id))
 
 
 @router.get("/{run_id}/rounds/{round}/assignments", summary="Each image's cluster and distance to its centre")

@@ -26,8 +26,10 @@ def _selection_view(row: dict) -> dict:
 
 @router.get("/{run_id}/rounds/{round}", summary="A round's selection (the stage's own) and its variants")
 def round_selection(run_id: RunId, round: Round, server: ServerDep, who: CallerDep) -> dict:
-    rows = server.store.selections(round_job(server, run_id, round)["id"])
-    return with_variants(run_id, round, rows, _selection_view, "selection")
+    job_id = round_job(server, run_id, round)["id"]
+    rows = server.store.selections(job_id)
+    return with_variants(run_id, round, rows, _selection_view, "selection",
+                         server.store.selection(job_id)["id"] if rows else "")
 
 
 class Reselect(BaseModel):

@@ -23,11 +23,12 @@ def round_job(server, run_id: str, round_number: int) -> dict:
         raise HTTPException(404, f"run {run_id!r} has no round {round_number} stored") from None
 
 
-def with_variants(run_id: str, round_number: int, rows: list[dict], view, what: str) -> dict:
-    """A round's result (the stage's own, first of `rows`) with its variants after it; 404 if none."""
+def with_variants(run_id: str, round_number: int, rows: list[dict], view, what: str, current_id: str) -> dict:
+    """A round's result (the stage's own, first of `rows`) with its variants after it, each marked
+    ``current`` if it is the one the round reads (an adopted variant, else the stage's own); 404 if none."""
     if not rows:
         raise not_found(f"{what} of round {round_number} of run {run_id!r}")
-    views = [view(r) for r in rows]
+    views = [{**view(r), "current": r["id"] == current_id} for r in rows]
     return plain({"run_id": run_id, "round": round_number, **views[0], "variants": views[1:]})
 
 
