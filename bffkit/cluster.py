@@ -237,10 +237,11 @@ def style_profiles(X: np.ndarray, labels: np.ndarray, detected: Sequence[Mapping
     return profiles
 
 
-def kmeans_for_k(X: np.ndarray, k: int, seed: int = 0) -> tuple[np.ndarray, float]:
-    """(labels, silhouette) of K-means at one K: what the notebook's K slider recomputes."""
-    from sklearn.cluster import KMeans
-    from sklearn.metrics import silhouette_score
-
-    labels = KMeans(n_clusters=k, n_init=3, random_state=seed).fit_predict(X)
-    return labels, float(silhouette_score(X, labels))
+def kmeans_for_k(X: np.ndarray, k: int, seed: int = 0, sample_size: int = 5000) -> tuple[np.ndarray, float]:
+    """(labels, silhouette) of K-means at one K exactly as :func:`auto_kmeans` computes it (same
+    starts, same silhouette sample): what the notebook's K slider recomputes, so that at the
+    stored K it shows the stored clustering and silhouette."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ClusterWarning)  # a K the data cannot take shrinks to one it can
+        result = auto_kmeans(X, (k, k), seed=seed, sample_size=sample_size)
+    return result.labels, float(result.scores[result.k])

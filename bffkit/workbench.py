@@ -9,7 +9,6 @@ round's embeddings.
 from __future__ import annotations
 
 import html
-import time
 from pathlib import Path
 from typing import Any
 
@@ -430,67 +429,17 @@ def show(items: list) -> None:
 # --------------------------------------------------------------------------- live explorers
 
 def kmeans_explorer(ctx: RunContext, round_number: int):
-    """A K slider that re-clusters the round live and redraws the map (< 1 s at N = 500)."""
-    import ipywidgets as w
-    from IPython.display import HTML, display
+    """A K slider over the round's style map, redrawn in place (:class:`bffkit.explorers.ClusterExplorer`)."""
+    from .explorers import ClusterExplorer
 
-    from .cluster import kmeans_for_k, style_profiles
-
-    data = ctx.round_data(round_number)
-    coords = fg.project_2d(data.X)
-    out = w.Output()
-    try:  # start where the stage chose
-        stored_k = int(ctx.store.clustering(ctx.job_id(round_number))["num_clusters"])
-    except StoreError:
-        stored_k = ctx.config.cluster.k_min
-    slider = w.IntSlider(value=stored_k, min=2, max=12, description="K")
-
-    def redraw(change=None):
-        t = time.perf_counter()
-        labels, sil = kmeans_for_k(data.X, slider.value)
-        names = {p.cluster_id: p.name for p in style_profiles(data.X, labels, data.detected)}
-        fig = fg.embedding_map(coords, labels, names=names,
-                               title=f"K={slider.value}{' (the stage chose this K)' if slider.value == stored_k else ''}: "
-                                     f"silhouette {sil:.3f} ({time.perf_counter() - t:.2f}s)")
-        out.clear_output(wait=True)
-        with out:
-            display(HTML(fg.figure_html(fig, include_plotlyjs=True)))
-
-    slider.observe(redraw, names="value")
-    redraw()
-    return w.VBox([slider, out])
+    return ClusterExplorer(ctx, round_number)
 
 
 def theta_explorer(ctx: RunContext, round_number: int):
-    """A theta slider that re-selects live and shows the selection's diversity and quality."""
-    import ipywidgets as w
-    from IPython.display import HTML, display
+    """A θ slider: the selection on the style map against the stored one (:class:`bffkit.explorers.SelectionExplorer`)."""
+    from .explorers import SelectionExplorer
 
-    from .stages.select import selection_for_theta
-
-    data = ctx.round_data(round_number)
-    labels = ctx.store.cluster_labels(data.job_id, data.image_ids)
-    uris = [fg.thumbnail_uri(ctx.store.workspace / p, size=72) for p in data.paths]
-    out = w.Output()
-    try:  # start where the stage selected
-        stored_theta = float(ctx.store.selection(data.job_id)["theta"])
-    except StoreError:
-        stored_theta = ctx.config.select.theta
-    slider = w.FloatSlider(value=stored_theta, min=0.0, max=0.99, step=0.05, description="θ")
-
-    def redraw(change=None):
-        t = time.perf_counter()
-        s = selection_for_theta(data, slider.value, ctx.config.select_k, labels, kernel=ctx.config.select.kernel,
-                                bandwidth=ctx.config.select.bandwidth, min_distance=ctx.config.select.min_distance)
-        items = [{"uri": uris[i], "caption": f"q {data.quality[i]:.2f}"} for i in s["indices"]]
-        out.clear_output(wait=True)
-        with out:
-            display(HTML(f"<b>θ={slider.value:.2f}</b>: Vendi {s['vendi']:.2f}, mean quality {s['mean_quality']:.3f}"
-                         f" ({time.perf_counter() - t:.2f}s)" + fg.image_grid_html(items, size=72, columns=12)))
-
-    slider.observe(redraw, names="value")
-    redraw()
-    return w.VBox([slider, out])
+    return SelectionExplorer(ctx, round_number)
 
 
 def feedback_grid(ctx: RunContext, round_number: int):

@@ -7,6 +7,7 @@ import pytest
 from bffkit import workbench as wb
 from bffkit.cli import main
 from bffkit.exceptions import ConfigError, StageError
+from bffkit.explorers import entered_and_left
 from bffkit.store import open_store
 
 from .conftest import TINY
@@ -84,19 +85,60 @@ def test_the_main_job_under_other_settings_leaves_a_finished_run_alone(finished,
     assert "Traceback" not in err and tables(finished) == before  # still done, nothing rewritten
 
 
-def test_the_explorers_start_from_the_stored_k_and_theta_on_an_svg_map(finished):
-    from bffkit import figures as fg
-
-    ctx = wb.open_for_notebook(str(TINY), str(finished), "", stages=("cluster", "select"))
+def test_the_k_explorer_starts_at_the_stored_clustering_and_redraws_one_map_in_place(finished):
+    ctx = wb.open_for_notebook(str(TINY), str(finished), "", stages=("cluster",))
     job = ctx.job_id(1)
-    k_slider = wb.kmeans_explorer(ctx, 1).children[0]
-    assert k_slider.value == ctx.store.clustering(job)["num_clusters"]
-    theta_slider = wb.theta_explorer(ctx, 1).children[0]
-    assert theta_slider.value == ctx.store.selection(job)["theta"]
-    # SVG, not one WebGL context per redraw, at the sizes a round has
+    stored = ctx.store.clustering(job)
+    explorer = wb.kmeans_explorer(ctx, 1)
+    k = int(stored["num_clusters"])
+    assert explorer.slider.value == k and not explorer.slider.continuous_update  # a drag sends where it stops
+    # the stage's own numbers at the stored K: its silhouette sample, labels and profile names
+    labels, sil, names, _ = explorer.at(k)
+    assert sil == pytest.approx(stored["metrics"]["silhouette"][str(k)])
     data = ctx.round_data(1)
-    fig = fg.embedding_map(fg.project_2d(data.X), ctx.store.cluster_labels(job, data.image_ids))
-    assert {t.type for t in fig.data} == {"scatter"}
+    assert labels.tolist() == ctx.store.cluster_labels(job, data.image_ids).tolist()
+    assert sorted(names.values()) == sorted(p["name"] for p in ctx.store.style_profiles(job))
+    figure = explorer.map.figure
+    legend = {t.name.rsplit(" (", 1)[0] for t in figure.data if t.showlegend}
+    assert legend == set(names.values())  # named profiles, not "cluster 0..11"
+    ringed = sum(w == 2 for t in figure.data for w in (t.marker.line.width or ()))
+    assert ringed == len(ctx.store.selection(job)["selected_ids"])  # the selected images ringed
+    # 50 moves: the same widget, every image still drawn, the title says which K
+    for step in range(50):
+        explorer.slider.value = 2 + step % (explorer.slider.max - 1)
+        assert explorer.map.figure is figure and sum(len(t.x) for t in figure.data) == len(data)
+        assert figure.layout.title.text.startswith(f"K={explorer.slider.value}")
+    assert {type(t).__name__ for t in figure.data} == {"Scatter"}  # SVG: no WebGL context per map
+    # hovering a point shows its image beside the map
+    trace = next(i for i, t in enumerate(figure.data) if len(t.x))
+    explorer.map._on_hover(None, type("Points", (), {"point_inds": [0], "trace_index": trace})(), None)
+    assert explorer.map.thumb.value[:4] == b"RIFF"  # a WebP
+    # keep, then adopt: a variant, then the round's clustering
+    explorer.slider.value = 3
+    assert explorer.keep_variant() == "k3-3" and ctx.store.clustering(job, "k3-3")["num_clusters"] == 3
+    assert ctx.store.clustering(job)["variant"] != "k3-3"  # kept is not adopted
+    explorer.adopt_variant()
+    assert ctx.store.clustering(job)["variant"] == "k3-3" and explorer.stored_k == 3
+    wb.adopt(ctx, "cluster", 1, "own")
+
+
+def test_the_theta_explorer_reproduces_the_stored_selection_and_shows_what_enters_and_leaves(finished):
+    ctx = wb.open_for_notebook(str(TINY), str(finished), "", stages=("select",))
+    job = ctx.job_id(1)
+    row = ctx.store.selection(job)
+    explorer = wb.theta_explorer(ctx, 1)
+    assert explorer.slider.value == pytest.approx(row["theta"])
+    sel, _ = explorer.at(row["theta"])  # round 1 had no preference head: the stage's quality
+    assert [explorer.data.image_ids[i] for i in sel.indices] == row["selected_ids"]
+    assert f"Vendi {row['vendi_score']:.2f}, mean quality {row['mean_quality']:.3f}" in explorer.status.value
+    assert "same images as the stored selection" in explorer.changes.value
+    explorer.slider.value = 0.0
+    sel0, _ = explorer.at(0.0)
+    entered, left = entered_and_left(explorer.stored, sel0.indices)
+    assert len(entered) == len(left) > 0  # the same k: as many in as out
+    assert f"{len(entered)} entered against the stored selection" in explorer.changes.value
+    assert f"{len(left)} entered (green), {len(left)} left" in explorer.map.figure.layout.title.text
+    assert explorer.keep_variant().startswith("t0-k") and ctx.store.selection(job)["id"] == row["id"]
 
 
 def test_adopting_a_variant_makes_it_current_records_it_and_rewrites_nothing(finished, cli):
@@ -105,7 +147,6 @@ def test_adopting_a_variant_makes_it_current_records_it_and_rewrites_nothing(fin
     ctx = wb.open_for_notebook(str(TINY), str(finished), "", stages=("select",), theta=0.1)
     job = ctx.job_id(1)
     variant = wb.run(ctx, "select", 1)["variant"]
-    own = ctx.store.selection(job)
     before = tables(finished)
     # the CLI lists what is stored; an unknown variant or stage is one line naming what is
     code, out, _ = cli("variants", "--round", "1", "--stage", "select", "--workspace", finished)
@@ -121,7 +162,7 @@ def test_adopting_a_variant_makes_it_current_records_it_and_rewrites_nothing(fin
     assert current["variant"] == variant and current["theta"] == 0.1
     assert ctx.store.selected_indices(job, ctx.round_data(1).image_ids).tolist() != []
     assert tables(finished) == before  # the stage's own result is still there, byte for byte
-    [record] = ctx.store.adoptions(job)
+    [record] = [a for a in ctx.store.adoptions(job) if a["stage"] == "select"]
     assert (record["stage"], record["variant"], record["note"], record["n"]) == ("select", variant, "more diverse", 1)
     listed = variants(ctx.store, job, "select").set_index("variant")
     assert listed.loc[variant, "current"] and not listed.loc["own", "current"]
@@ -133,5 +174,5 @@ def test_adopting_a_variant_makes_it_current_records_it_and_rewrites_nothing(fin
     assert f"Adopted variant {variant}" in html_page and "more diverse" in html_page
     # `own` undoes it, as a second record
     wb.adopt(ctx, "select", 1, "own")
-    assert not isinstance(ctx.store.selection(job)["variant"], str) and len(ctx.store.adoptions(job)) == 2
+    assert not isinstance(ctx.store.selection(job)["variant"], str) and len([a for a in ctx.store.adoptions(job) if a["stage"] == "select"]) == 2
     assert tables(finished) == before

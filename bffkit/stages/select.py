@@ -83,7 +83,8 @@ def select_round(store, data: RoundData, k: int, *, theta: float = 0.7, labels: 
     figures = dict(k=k, n_selected=len(idx), theta=theta, vendi=round(sel.vendi, 4),
                    random_vendi=round(random_vendi, 4), mean_quality=round(sel.mean_quality, 4),
                    defect_share=sel_defect, pool_defect_share=pool_defect, n_excluded=int((~candidates).sum()))
-    metrics = {**figures, "cluster_aware": labels is not None, "kernel": kernel, "bandwidth": bandwidth,
+    metrics = {**figures, "cluster_aware": labels is not None, "head_share": head_share, "kernel": kernel,
+               "bandwidth": bandwidth,
                "min_distance": min_distance, "n_duplicates": sum(d is not None for d in data.duplicate_of),
                "warnings": [str(w.message) for w in caught],
                **({"parent": own_selection_id(data.job_id), "parameters": parameters} if variant else {})}
