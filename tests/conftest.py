@@ -83,3 +83,16 @@ def tiny_clip(tmp_path_factory):
     calibration = calibrate_alignment(create_embedder(f"local-dir:{folder}"))
     (folder / "calibration.json").write_text(json.dumps(asdict(calibration)))
     return weights, folder
+
+
+def round_tables(ws) -> dict:
+    """Every row of the rounds' own results (variants left out), the run-metrics table and the run."""
+    from bffkit.store import open_store
+
+    store = open_store(ws)
+    own = {"dpp_selection_results": "variant IS NULL", "cluster_results": "variant IS NULL",
+           "cluster_assignments": "result_id LIKE '%-clusters'"}
+    with store.connect() as con:
+        return {t: con.execute(f"SELECT * FROM {t} WHERE {own.get(t, 'true')}").df().to_json(date_format="iso")
+                for t in ("dpp_selection_results", "cluster_results", "cluster_assignments", "coverage_reports",
+                          "run_metrics", "runs")}

@@ -1,37 +1,28 @@
 """A real browser: JupyterLab on 127.0.0.1, Debian's chromium driven by Playwright (no browser
-download), the feedback notebook run in it and 👍 clicked; the row must reach the store."""
+download): the K explorer moved 50 times, a θ changed in the select notebook, 👍 clicked in the
+feedback grid; the click reaches the store and the explored round stays as it was."""
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 
-import nbformat
 import pytest
 import yaml
 
+from bffkit.bench.browser import (CHROMIUM_ARGS, CLICK_JS, POINTS_JS, chromium, jupyterlab, k_title, moves,
+                                  notebook_copy, open_and_run_all, summary, time_steps)
 from bffkit.store import open_store
 
-from .conftest import ROOT, TINY
+from .conftest import ROOT, TINY, round_tables
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-headless-shell")
+CHROMIUM = chromium()
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (make test installs it)")]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def lab(tmp_path, tiny_clip, cli):
-    """A workspace with round 1 selected, a copy of the feedback notebook pointing at it, JupyterLab serving it."""
+    """A workspace with round 1 finished, copies of the cluster, select and feedback notebooks pointing at it
+    (select with θ changed in its parameters cell, run_id left empty), JupyterLab serving them."""
     workspace = tmp_path / "ws"
     data = yaml.safe_load(TINY.read_text())
     data.update(embed={"model": f"local-dir:{tiny_clip[1]}"}, feedback={"source": "none"}, rounds=1)
@@ -41,63 +32,62 @@ def lab(tmp_path, tiny_clip, cli):
     assert code == 0, err
     root = tmp_path / "lab"
     root.mkdir()
-    nb = nbformat.read(ROOT / "notebooks" / "07_feedback.ipynb", as_version=4)
-    params = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
-    params.source = params.source.replace('config_path: str = "data/configs/tiny.yaml"', f'config_path: str = "{config}"')
-    params.source = params.source.replace('workspace: str = ""', f'workspace: str = "{workspace}"')
-    nbformat.write(nb, root / "feedback.ipynb")
-    port, token = _free_port(), "bffkit-test-token"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}", "--allow-root",
-         f"--ServerApp.root_dir={root}", f"--IdentityProvider.token={token}", "--ServerApp.open_browser=False",
-         "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "JUPYTER_CONFIG_DIR": str(tmp_path / "jupyter-config")})
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=2)
-            break
-        except OSError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                pytest.fail("JupyterLab did not start: " + (proc.stderr.read() if proc.stderr else ""))
-            time.sleep(0.3)
-    yield url, token, workspace
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    common = dict(config_path=str(config), workspace=str(workspace))
+    notebook_copy("04_cluster.ipynb", root / "cluster.ipynb", **common)
+    notebook_copy("05_select.ipynb", root / "select.ipynb", theta=0.3, **common)
+    notebook_copy("07_feedback.ipynb", root / "feedback.ipynb", **common)
+    with jupyterlab(root, cwd=ROOT) as url:
+        yield url, workspace
 
 
-def test_click_thumbs_up_in_jupyterlab_stores_the_row(lab):
+def errors_on_page(page) -> list[str]:
+    return page.locator(".jp-RenderedText[data-mime-type='application/vnd.jupyter.stderr']:has-text('Error')"
+                        ).all_inner_texts()
+
+
+def test_explore_and_click_in_jupyterlab_stores_feedback_and_leaves_the_round_unchanged(lab):
     from playwright.sync_api import sync_playwright
 
-    url, token, workspace = lab
+    url, workspace = lab
     store = open_store(workspace)
     assert store.feedback().empty
+    before = round_tables(workspace)
+    before.pop("run_metrics")  # the feedback notebook's click appends its own metrics row; results must not change
+    job = store.latest_run_id() + "-r1"
+    stored_k = int(store.clustering(job)["num_clusters"])
+    with store.connect() as con:  # the images the round clustered: the points of its map
+        n = con.execute("SELECT count(*) FROM cluster_assignments WHERE result_id = ?", [f"{job}-clusters"]).fetchone()[0]
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--no-first-run", "--disable-sync"])
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(f"{url}/lab/tree/feedback.ipynb?token={token}", timeout=60_000)
-        page.wait_for_selector(".jp-Notebook", timeout=60_000)
-        page.wait_for_selector("#jp-main-statusbar >> text=Idle", timeout=60_000)
-        page.click("text=Run", timeout=10_000)  # the Run menu
-        page.click("text=Run All Cells", timeout=10_000)
-        thumbs_up = page.locator("button.jupyter-button:has-text('👍')").first
-        thumbs_up.wait_for(timeout=120_000)
-        thumbs_up.click()
-        page.wait_for_selector("text=✓ positive stored", timeout=30_000)
+        # the K explorer: 50 slider moves, each redraws the one map in place, which still has every point
+        open_and_run_all(page, url, "cluster.ipynb", ".widget-slider .noUi-handle")
+        page.wait_for_function(f"() => [...document.querySelectorAll('.gtitle')].some(e => /{k_title(stored_k)}/"
+                               ".test(e.textContent))", timeout=60_000)
+        plots = page.locator(".js-plotly-plot").count()  # the stage's figures and the explorer's one map
+        k_ms = time_steps(page, moves(stored_k, 2, 12, 50), stored_k, k_title)
+        assert summary(k_ms)["missed"] == 0, k_ms
+        assert page.evaluate(POINTS_JS) == n and page.locator(".js-plotly-plot").count() == plots
+        assert not errors_on_page(page)
+        # θ changed in the parameters cell with run_id empty: runs clean, on the latest run, as a variant
+        page.goto("about:blank")
+        open_and_run_all(page, url, "select.ipynb", ".widget-slider .noUi-handle")
+        page.wait_for_selector("text=a variant", timeout=30_000)
+        assert not errors_on_page(page)
+        # the feedback grid: a click is acknowledged and stored
+        page.goto("about:blank")
+        open_and_run_all(page, url, "feedback.ipynb", "button.jupyter-button:has-text('👍')")
+        assert page.evaluate(CLICK_JS, [0, 30_000]) >= 0
         browser.close()
+    after = round_tables(workspace)
+    after.pop("run_metrics")
+    assert after == before  # exploring round 1 left its stored results byte for byte
+    assert [s["theta"] for s in store.selections(job) if isinstance(s["variant"], str)] == [0.3]
     fb = store.feedback()
     assert len(fb) == 1
     row = fb.iloc[0]
     assert (row["feedback_type"], row["source"], row["user_id"]) == ("positive", "widget", "tester")
-    selected = store.table("dpp_selection_results")["selected_ids"].iloc[0]
+    selected = store.selection(job)["selected_ids"]
     assert row["image_id"] in selected
     # learning follows the click after its pause (widgets.LEARN_AFTER), on the kernel's timer thread
     deadline = time.monotonic() + 60

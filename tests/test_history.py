@@ -10,7 +10,7 @@ from bffkit.exceptions import ConfigError, StageError
 from bffkit.explorers import entered_and_left
 from bffkit.store import open_store
 
-from .conftest import TINY
+from .conftest import TINY, round_tables as tables
 
 
 pytestmark = pytest.mark.slow  # a main job first
@@ -22,17 +22,6 @@ def finished(tmp_path_factory):
     ws = tmp_path_factory.mktemp("history") / "ws"
     assert main(["run", "--no-notebooks", "--config", str(TINY), "--workspace", str(ws)]) == 0
     return ws
-
-
-def tables(ws) -> dict:
-    """Every row of the rounds' own results (variants left out), the run-metrics table and the run."""
-    store = open_store(ws)
-    own = {"dpp_selection_results": "variant IS NULL", "cluster_results": "variant IS NULL",
-           "cluster_assignments": "result_id LIKE '%-clusters'"}
-    with store.connect() as con:
-        return {t: con.execute(f"SELECT * FROM {t} WHERE {own.get(t, 'true')}").df().to_json(date_format="iso")
-                for t in ("dpp_selection_results", "cluster_results", "cluster_assignments", "coverage_reports",
-                          "run_metrics", "runs")}
 
 
 def test_a_knob_on_a_past_round_stores_a_variant_and_leaves_the_round_unchanged(finished):

@@ -114,7 +114,7 @@ def test_the_static_feedback_page_gives_a_sheet_that_imports(tiny_report, tmp_pa
 
     doc, _, workspace, folder = tiny_report
     page = (folder / "r2-07_feedback.html").read_text()
-    assert "jupyter lab" in page and "bffkit feedback import" in page
+    assert "make lab" in page and "07_feedback.ipynb" in page and "bffkit feedback import" in page
     sheet = base64.b64decode(re.search(r'href="data:text/csv;base64,([^"]+)"', page)[1]).decode()
     lines = sheet.splitlines()
     assert lines[0] == "image_id,feedback_type,rating,comment" and len(lines) == 1 + 8

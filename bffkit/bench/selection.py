@@ -151,7 +151,17 @@ def bench_cluster(n: int | None = None, repeats: int = 1, d: int = 512, true_k: 
 
 # --------------------------------------------------------------------------- notebook sliders
 
-def bench_sliders(n: int | None = None, repeats: int = 3, d: int = 512, k: int = 48, **_ignored) -> dict:
+def bench_sliders(n: int | None = None, repeats: int | None = None, **_ignored) -> dict:
+    """The K and theta explorers at N images (default 500): in the browser, a slider step to the
+    redrawn map and a feedback click to its acknowledgement, against the explorer it replaced
+    (:func:`bffkit.bench.browser.bench_browser_sliders`); in the kernel, what one move recomputes."""
+    from .browser import bench_browser_sliders
+
+    n = n or 500
+    return {"n": n, "browser": bench_browser_sliders(n), "kernel": slider_recompute(n, repeats or 3)}
+
+
+def slider_recompute(n: int | None = None, repeats: int = 3, d: int = 512, k: int = 48) -> dict:
     """What the notebooks' K and theta sliders recompute per move, at N = 500 x 512 (target < 1 s),
     against a baseline of one plain K-means fit at the same K."""
     import numpy as np
